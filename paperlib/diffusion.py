@@ -1,0 +1,103 @@
+"""The noise schedule, the training loss and the samplers, kept apart from the network.
+
+A linear beta schedule (T = 1000, 1e-4..0.02; Ho et al. 2020), the noise-prediction MSE of
+Eq. 2, the ancestral DDPM sampler and the deterministic DDIM sampler (Song et al. 2021) that
+takes fewer steps. Every sampler draws its noise from a seeded generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import DiffusionConfig
+
+
+class Schedule:
+    """betas, alphas and their cumulative products for one `DiffusionConfig`."""
+
+    def __init__(self, config: DiffusionConfig, device="cpu"):
+        config.validate()
+        self.config = config
+        self.T = config.T
+        self.betas = torch.linspace(config.beta_start, config.beta_end, config.T, dtype=torch.float64)
+        self.alphas = 1 - self.betas
+        self.alpha_bar = torch.cumprod(self.alphas, 0)
+        self.to(device)
+
+    def to(self, device) -> "Schedule":
+        self.device = torch.device(device)
+        self._ab = self.alpha_bar.float().to(self.device)
+        return self
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
+        ab = self._ab[t][:, None, None, None]
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def loss(self, model, x0: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Eq. 2: E_{t, x0, eps} ||eps - eps_theta(x_t, t, c)||^2 with t uniform in {0..T-1}."""
+        n = x0.shape[0]
+        t = torch.randint(0, self.T, (n,), generator=generator, device="cpu").to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
+        return F.mse_loss(model(self.q_sample(x0, t, noise), t, labels), noise)
+
+
+def _noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.randn(shape, generator=g).to(device), g
+
+
+@torch.no_grad()
+def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 0, on_step=None) -> torch.Tensor:
+    """Deterministic DDIM (eta = 0) on `steps` evenly spaced timesteps; returns x0 in [-1, 1].
+
+    `on_step(i, t)` is called before each network evaluation (i = 0 .. steps-1), e.g. to mark the
+    final denoising step, where the paper reads its representations (App. A.3).
+    """
+    device = schedule.device
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
+    n, N = labels.shape[0], model.N
+    x, _ = _noise((n, 1, N, N), seed, device)
+    ts = np.linspace(schedule.T - 1, 0, steps).round().astype(int)
+    ab = schedule._ab
+    for i, t in enumerate(ts):
+        if on_step is not None:
+            on_step(i, int(t))
+        eps = model(x, torch.full((n,), int(t), device=device), labels)
+        a_t = ab[t]
+        x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        a_prev = ab[ts[i + 1]] if i + 1 < steps else torch.tensor(1.0, device=device)
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return x.clamp(-1, 1)
+
+
+@torch.no_grad()
+def ddpm_sample(model, schedule: Schedule, labels, seed: int = 0, on_step=None) -> torch.Tensor:
+    """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Alg. 2); returns x0 in [-1, 1]."""
+    device = schedule.device
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
+    n, N = labels.shape[0], model.N
+    x, g = _noise((n, 1, N, N), seed, device)
+    ab = schedule._ab
+    betas = schedule.betas.float().to(device)
+    for i, t in enumerate(range(schedule.T - 1, -1, -1)):
+        if on_step is not None:
+            on_step(i, t)
+        eps = model(x, torch.full((n,), t, device=device), labels)
+        mean = (x - betas[t] / (1 - ab[t]).sqrt() * eps) / (1 - betas[t]).sqrt()
+        if t > 0:
+            var = betas[t] * (1 - ab[t - 1]) / (1 - ab[t])
+            x = mean + var.sqrt() * torch.randn(x.shape, generator=g).to(device)
+        else:
+            x = mean
+    return x.clamp(-1, 1)
+
+
+def sample(model, schedule: Schedule, labels, steps: int | None = None, seed: int = 0, on_step=None) -> torch.Tensor:
+    """DDIM with `steps` steps, or full DDPM when steps is None or equals T."""
+    if steps is None or steps >= schedule.T:
+        return ddpm_sample(model, schedule, labels, seed, on_step)
+    return ddim_sample(model, schedule, labels, steps, seed, on_step)

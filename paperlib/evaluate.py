@@ -1,0 +1,67 @@
+"""Sample a trained model on evaluation labels, score it with Eq. 1, and read its representation.
+
+The representation is the flattened output of one UNet layer ("layer 4" by default) at the final
+denoising step of the sampler, for the same labels whose images are scored (App. A.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import data as datamod
+from .config import DataConfig
+from .diffusion import Schedule, sample
+from .metrics import accuracy_by_region, estimate_centres
+from .model import UNet, capture
+
+
+@dataclass
+class Evaluation:
+    labels: np.ndarray
+    images: np.ndarray
+    centres: np.ndarray
+    scores: dict[str, dict]
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.scores["all"]["accuracy"]
+
+
+@torch.no_grad()
+def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
+             layers=(), batch_size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D)."""
+    model.eval()
+    labels = np.asarray(labels, dtype=np.float64)
+    images, acts = [], {name: [] for name in layers}
+    for start in range(0, len(labels), batch_size):
+        chunk = labels[start:start + batch_size]
+        last = {"on": False}
+        steps_total = schedule.T if steps is None or steps >= schedule.T else steps
+        with capture(model, layers) as records:
+            def on_step(i, _t):
+                last["on"] = i == steps_total - 1
+                if not last["on"]:
+                    for r in records.values():
+                        r.clear()
+            x = sample(model, schedule, chunk, steps, seed + start, on_step if layers else None)
+        images.append(datamod.from_model_range(x[:, 0]).cpu().numpy())
+        for name in layers:
+            acts[name].append(records[name][-1].numpy())
+    return np.concatenate(images), {k: np.concatenate(v) for k, v in acts.items()}
+
+
+def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: int | None = 50, seed: int = 0,
+             layers=(), labels=None) -> Evaluation:
+    """Generate the N x N evaluation labels (or `labels`) and score them overall and per region."""
+    N = data_config.N
+    labels = datamod.eval_labels(N) if labels is None else np.asarray(labels, dtype=np.float64)
+    images, acts = generate(model, schedule, labels, steps, seed, layers)
+    centres = estimate_centres(images)
+    regions = datamod.regions(labels, data_config.holdout, N)
+    scores = accuracy_by_region(centres, labels, regions, N, data_config.periodic)
+    return Evaluation(labels, images, centres, scores, acts)

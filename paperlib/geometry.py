@@ -1,0 +1,260 @@
+"""Representation geometry (section 3.1, App. B): is a learned torus factorized or coupled?
+
+- Ideal objects on an n_x x n_y grid of angles: the standard torus in R^3 (coupled) and the
+  Clifford torus in R^4 (factorized), optionally mapped into high dimension with noise.
+- PCA eigenspectra, explained variance and the participation ratio (sum l)^2 / sum l^2.
+- UMAP (umap-learn) and PCA projections for plots.
+- Persistent homology with ripser on a max-min landmark subsample, and Betti numbers read from
+  the long bars.
+- The orthogonality and parallelism tests of Cueva et al. as in App. B, and Wasserstein
+  distances of their statistics to those of ideal tori sampled on the same grid.
+
+Points are always ordered with x fastest (index = iy * n_x + ix), as `data.grid` orders labels.
+Nothing here needs torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import wasserstein_distance  # noqa: F401  (re-exported for tests and notebooks)
+
+TESTS = ("x_on_y", "x_on_x", "y_on_y")
+STATISTICS = ("orthogonality", "parallelism")
+
+
+# --- ideal objects -------------------------------------------------------------------------
+
+def _angles(n_x: int, n_y: int) -> tuple[np.ndarray, np.ndarray]:
+    theta = 2 * np.pi * np.arange(n_x) / n_x
+    phi = 2 * np.pi * np.arange(n_y) / n_y
+    T, P = np.meshgrid(theta, phi)  # x fastest
+    return T.ravel(), P.ravel()
+
+
+def standard_torus(n_x: int = 32, n_y: int = 32, R: float = 2.0, r: float = 1.0) -> np.ndarray:
+    """The torus of revolution in R^3 (x = angle around the axis, y = angle around the tube)."""
+    if not R > r > 0:
+        raise ValueError(f"R, r: need R > r > 0, got R={R}, r={r}")
+    t, p = _angles(n_x, n_y)
+    return np.stack([(R + r * np.cos(p)) * np.cos(t), (R + r * np.cos(p)) * np.sin(t), r * np.sin(p)], axis=1)
+
+
+def clifford_torus(n_x: int = 32, n_y: int = 32) -> np.ndarray:
+    """S^1 x S^1 in R^4: each angle on its own circle of radius 1/sqrt(2), in orthogonal planes."""
+    t, p = _angles(n_x, n_y)
+    return np.stack([np.cos(t), np.sin(t), np.cos(p), np.sin(p)], axis=1) / np.sqrt(2)
+
+
+def embed(points: np.ndarray, dim: int, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Send points into R^dim by a random isometric linear map, plus Gaussian noise of std `noise`
+    (mimicking a layer's activations)."""
+    points = np.asarray(points, float)
+    if dim < points.shape[1]:
+        raise ValueError(f"dim: {dim} is smaller than the points' dimension {points.shape[1]}")
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((dim, points.shape[1])))
+    return points @ Q.T + noise * rng.standard_normal((len(points), dim))
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def check_points(X, n_x: int | None = None, n_y: int | None = None) -> np.ndarray:
+    """A finite 2D array, with exactly n_x * n_y rows when a grid is given."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X: need a 2D array (points x features), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X: contains NaN or infinite values")
+    if n_x is not None and n_y is not None and len(X) != n_x * n_y:
+        raise ValueError(f"X: {len(X)} points, but an {n_x} x {n_y} grid needs {n_x * n_y}")
+    return X
+
+
+def grid_from_labels(labels) -> tuple[np.ndarray, int, int]:
+    """Order points by their labels (x fastest): returns the permutation and the grid size."""
+    labels = np.asarray(labels, float)
+    if labels.ndim != 2 or labels.shape[1] != 2:
+        raise ValueError(f"labels: need an (n, 2) array, got shape {labels.shape}")
+    xs, ys = np.unique(labels[:, 0]), np.unique(labels[:, 1])
+    if len(xs) * len(ys) != len(labels):
+        raise ValueError(f"labels: {len(labels)} labels do not fill the {len(xs)} x {len(ys)} grid they span")
+    order = np.lexsort((labels[:, 0], labels[:, 1]))
+    return order, len(xs), len(ys)
+
+
+# --- spectra ----------------------------------------------------------------------------------
+
+def pca_spectrum(X) -> np.ndarray:
+    """Eigenvalues of the covariance, largest first."""
+    X = check_points(X)
+    s = np.linalg.svd(X - X.mean(0), compute_uv=False)
+    return s**2 / max(1, len(X) - 1)
+
+
+def explained_variance(X, k: int = 4) -> float:
+    """Fraction of the variance in the top k principal components."""
+    lam = pca_spectrum(X)
+    return float(lam[:k].sum() / lam.sum())
+
+
+def participation_ratio(X) -> float:
+    """(sum l)^2 / sum l^2 (Gao et al. 2017): the effective dimension of section 3.1."""
+    lam = pca_spectrum(X)
+    return float(lam.sum() ** 2 / (lam**2).sum())
+
+
+def pca_project(X, k: int = 3) -> np.ndarray:
+    """Coordinates on the top k principal components."""
+    X = check_points(X)
+    Xc = X - X.mean(0)
+    _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
+    return Xc @ Vt[:k].T
+
+
+def umap_embed(X, n_components: int = 3, seed: int = 0, n_neighbors: int = 30, min_dist: float = 0.3) -> np.ndarray:
+    """UMAP (umap-learn, App. A.2) to 2 or 3 dimensions, seeded (single-threaded, so repeatable)."""
+    import umap  # numba compiles on first use (~15 s): imported only when asked for
+
+    X = check_points(X)
+    reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
+    return reducer.fit_transform(X)
+
+
+# --- persistent homology ---------------------------------------------------------------------
+
+@dataclass
+class Homology:
+    """Persistence diagrams (one (k, 2) array per dimension) and the Betti numbers read from them."""
+
+    diagrams: list[np.ndarray]
+    betti: tuple[int, ...]
+
+
+def betti_numbers(diagrams, long_fraction: float = 0.25, min_gap: float = 2.0, max_count: int = 4) -> tuple[int, ...]:
+    """Betti numbers read from the long bars of persistence diagrams.
+
+    Rule: in each dimension sort the finite lifetimes, longest first, l_1 >= l_2 >= ...; look for
+    the largest ratio l_i / l_(i+1) among the top `max_count` + 1 bars. If that ratio is at least
+    `min_gap` and l_1 is at least `long_fraction` of the longest finite lifetime in dimensions
+    >= 1, the first i bars are long; otherwise none is. H0 adds its infinite bar. (Landmark
+    subsamples give H0 many similar finite bars at the landmark spacing: no gap, so not counted.)
+    """
+    finite = [d[np.isfinite(d[:, 1])] for d in diagrams]
+    lifetimes = [np.sort(f[:, 1] - f[:, 0])[::-1] for f in finite]
+    longest = max((lt[0] for lt in lifetimes[1:] if len(lt)), default=0.0)
+    betti = []
+    for lt in lifetimes:
+        top = np.append(lt[: max_count + 1], 0.0)
+        count = 0
+        if len(lt) and longest > 0 and lt[0] >= long_fraction * longest:
+            ratios = top[:-1] / np.maximum(top[1:], 1e-12 * longest)
+            i = int(np.argmax(ratios[: max_count]))
+            count = i + 1 if ratios[i] >= min_gap else 0
+        betti.append(count)
+    betti[0] += int((~np.isfinite(diagrams[0][:, 1])).sum())
+    return tuple(betti)
+
+
+def persistence(X, maxdim: int = 2, n_landmarks: int = 200, seed: int = 0, **betti_rule) -> Homology:
+    """Vietoris-Rips persistence with ripser on `n_landmarks` max-min landmarks (ripser's n_perm),
+    after centring and scaling X to unit RMS radius; Betti numbers by `betti_numbers`.
+
+    Full Rips of 1024 points at H2 takes over 10 minutes here; 200 landmarks take seconds.
+    """
+    from ripser import ripser
+
+    X = check_points(X)
+    X = X - X.mean(0)
+    X = X / np.sqrt((X**2).sum(1).mean())
+    order = np.random.default_rng(seed).permutation(len(X))  # the greedy permutation starts at point 0
+    result = ripser(X[order], maxdim=maxdim, n_perm=min(n_landmarks, len(X)))
+    dgms = [np.asarray(d) for d in result["dgms"]]
+    return Homology(dgms, betti_numbers(dgms, **betti_rule))
+
+
+# --- orthogonality and parallelism tests (App. B) --------------------------------------------
+
+def _ring_bases(grid: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Top-2 PC bases and centred points of each fix-x ring (sweeping y) and fix-y ring."""
+    n_y, n_x, _ = grid.shape
+
+    def ring(points):
+        c = points - points.mean(0)
+        _, _, Vt = np.linalg.svd(c, full_matrices=False)
+        return Vt[:2].T, c
+
+    fix_x = [ring(grid[:, i]) for i in range(n_x)]
+    fix_y = [ring(grid[j, :]) for j in range(n_y)]
+    return [b for b, _ in fix_x], [c for _, c in fix_x], [b for b, _ in fix_y], [c for _, c in fix_y]
+
+
+def _pair_statistics(bases_a, points_a, bases_b, points_b, same: bool) -> dict[str, np.ndarray]:
+    """Orthogonality: the cosines of the two principal angles between the rings' PC planes (the
+    singular values of Pa^T Pb; unlike PC-by-PC cosines they do not depend on how a circle's
+    two equal PCs happen to be rotated). Parallelism: the relative reconstruction error of ring
+    b's centred points projected on ring a's plane, r = |h - P P^T h|^2 / |h|^2 (Eq. 3)."""
+    cos, err = [], []
+    for i, (Pa, _) in enumerate(zip(bases_a, points_a)):
+        for j, (Pb, hb) in enumerate(zip(bases_b, points_b)):
+            if same and j <= i:
+                continue
+            cos.append(np.linalg.svd(Pa.T @ Pb, compute_uv=False))
+            resid = hb - (hb @ Pa) @ Pa.T
+            err.append((resid**2).sum() / max((hb**2).sum(), 1e-30))
+    return {"orthogonality": np.concatenate(cos), "parallelism": np.asarray(err)}
+
+
+def ring_tests(X, n_x: int, n_y: int) -> dict[str, dict[str, np.ndarray]]:
+    """The x-on-y, x-on-x and y-on-y statistics of App. B for points on an n_x x n_y grid.
+
+    Rings: fixing x and sweeping y gives S(fix x); fixing y gives S(fix y). x-on-y compares every
+    S(fix x) with every S(fix y); x-on-x every pair of different S(fix x); y-on-y likewise.
+    """
+    X = check_points(X, n_x, n_y)
+    bx, px, by, py = _ring_bases(X.reshape(n_y, n_x, -1))
+    return {
+        "x_on_y": _pair_statistics(bx, px, by, py, same=False),
+        "x_on_x": _pair_statistics(bx, px, bx, px, same=True),
+        "y_on_y": _pair_statistics(by, py, by, py, same=True),
+    }
+
+
+def test_distances(stats: dict, reference: dict) -> dict[str, float]:
+    """Wasserstein distance between each test statistic's histogram and the reference's."""
+    return {f"{t}/{s}": float(wasserstein_distance(stats[t][s], reference[t][s])) for t in TESTS for s in STATISTICS}
+
+
+def torus_distances(X, n_x: int, n_y: int) -> dict[str, dict[str, float]]:
+    """Distances of X's ring statistics to ideal 3D and Clifford tori on the same grid (Fig. 3, 8),
+    each with its per-test values and their mean."""
+    stats = ring_tests(X, n_x, n_y)
+    out = {}
+    for name, ref in (("torus3d", standard_torus(n_x, n_y)), ("clifford", clifford_torus(n_x, n_y))):
+        d = test_distances(stats, ring_tests(ref, n_x, n_y))
+        out[name] = {**d, "mean": float(np.mean(list(d.values())))}
+    return out
+
+
+# --- one-call summary --------------------------------------------------------------------------
+
+def summarize(activations, labels, n_landmarks: int = 200, maxdim: int = 2, seed: int = 0) -> dict:
+    """Participation ratio, top-4 explained variance, Betti numbers and the Wasserstein distances
+    to both ideal tori, for activations (n, D) and their (mx, my) labels on a full grid."""
+    X = check_points(activations)
+    labels = np.asarray(labels, float)
+    if len(labels) != len(X):
+        raise ValueError(f"labels: {len(labels)} labels for {len(X)} points")
+    order, n_x, n_y = grid_from_labels(labels)
+    X = X[order]
+    hom = persistence(X, maxdim=maxdim, n_landmarks=n_landmarks, seed=seed)
+    dist = torus_distances(X, n_x, n_y)
+    return {
+        "participation_ratio": participation_ratio(X),
+        "explained_variance_top4": explained_variance(X, 4),
+        "betti": list(hom.betti),
+        "wasserstein_torus3d": dist["torus3d"]["mean"],
+        "wasserstein_clifford": dist["clifford"]["mean"],
+        "distances": dist,
+    }

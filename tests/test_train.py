@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from paperlib.config import RunConfig, TrainConfig, preset
+from paperlib.train import Trainer, pick_device, use_bf16
+
+
+def _run(steps=12, **train):
+    base = preset("smoke")
+    return base.replace(train={"steps": steps, "checkpoint_every": 5, "warmup": 3, **train})
+
+
+def _weights(trainer):
+    return {k: v.clone() for k, v in trainer.ema.state_dict().items()}
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    run = _run()
+    straight = Trainer(run, out_dir=tmp_path / "a").fit(progress=False)
+
+    first = Trainer(run, out_dir=tmp_path / "b")
+    first.fit(until=5, progress=False)  # checkpoint at step 5
+    first.train_step(), first.train_step()  # then killed at step 7, before the next checkpoint
+    del first
+    resumed = Trainer(run, out_dir=tmp_path / "b")
+    assert resumed.step == 5
+    resumed.fit(progress=False)
+
+    assert resumed.step == straight.step == 12
+    for k, v in _weights(straight).items():
+        assert torch.equal(v, resumed.ema.state_dict()[k]), k
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    a = Trainer(_run(steps=4)).fit(progress=False)
+    b = Trainer(_run(steps=4)).fit(progress=False)
+    c = Trainer(_run(steps=4, seed=1)).fit(progress=False)
+    wa, wb, wc = _weights(a), _weights(b), _weights(c)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_checkpoint_is_atomic_and_loads_without_code(tmp_path):
+    run = _run(steps=5)
+    trainer = Trainer(run, out_dir=tmp_path).fit(progress=False)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["checkpoint.pt", "config.json", "model.safetensors"]  # no *.tmp left behind
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and state["config_hash"] == run.hash()
+    weights = load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(weights[k], v) for k, v in trainer.ema.state_dict().items())
+    assert RunConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == run
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    Trainer(_run(steps=5), out_dir=tmp_path).fit(progress=False)
+    with pytest.raises(ValueError, match="belongs to run"):
+        Trainer(_run(steps=6), out_dir=tmp_path)
+
+
+def test_callbacks_run_at_eval_steps_and_loss_falls():
+    seen = []
+    run = _run(steps=60, eval_steps=(0, 30, 60), checkpoint_every=100)
+    trainer = Trainer(run)
+    losses = []
+    trainer.fit(callbacks=(lambda tr: seen.append(tr.step),), progress=False)
+    assert seen == [0, 30, 60]
+    early = Trainer(run)
+    losses = [early.train_step() for _ in range(5)]
+    assert trainer.last_loss < np.mean(losses)
+
+
+def test_epochs_visit_every_image_once():
+    trainer = Trainer(_run(steps=1, batch_size=16))
+    n = len(trainer.dataset)
+    seen = np.concatenate([trainer.batch_indices(s) for s in range(n // 16)])
+    assert sorted(seen) == list(range(n))
+
+
+def test_lr_schedule_warmup_then_cosine():
+    trainer = Trainer(_run(steps=100, warmup=10, min_lr_ratio=0.1))
+    assert trainer.lr_factor(0) == pytest.approx(0.1)
+    assert trainer.lr_factor(9) == pytest.approx(1.0)
+    assert trainer.lr_factor(100) == pytest.approx(0.1)
+
+
+def test_device_choice_on_this_machine():
+    dev = pick_device()
+    assert dev.type in ("cpu", "cuda", "mps")
+    assert not use_bf16(torch.device("cpu"))
+
+
+def test_bad_training_parameters():
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="eval_steps"):
+        TrainConfig(steps=10, eval_steps=(20,))
+    with pytest.raises(ValueError, match="preset"):
+        preset("huge")
