@@ -18,6 +18,7 @@ HOLDOUTS = ("none", "cross", "interior_square", "exterior_square", "lesion", "ce
 LABEL_ENCODINGS = ("transformer", "canvas")
 CONDITIONINGS = ("bias", "film")
 SCHEDULES = ("constant", "cosine")
+LOSS_WEIGHTS = ("uniform", "inverse_snr")
 PRESETS = ("smoke", "laptop", "paper")
 
 
@@ -149,12 +150,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """The DDPM noise schedule of App. A.4: linear betas from beta_start to beta_end over T steps."""
+    """The DDPM noise schedule of App. A.4: linear betas from beta_start to beta_end over T steps.
+
+    `loss_weight="uniform"` is Eq. 2 as written; "inverse_snr" weights each timestep's noise-MSE
+    by clamp(1/SNR(t), 1, max_weight), more weight where the image is hidden by noise and only
+    the label tells where the bump is (an option of the fast presets).
+    """
 
     T: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
     sample_steps: int = 50
+    loss_weight: str = "uniform"
+    max_weight: float = 20.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -163,6 +171,8 @@ class DiffusionConfig:
         _require(self.T >= 2, "T", f"{self.T} must be >= 2")
         _require(0 < self.beta_start < self.beta_end < 1, "beta_start/beta_end", "need 0 < beta_start < beta_end < 1")
         _require(1 <= self.sample_steps <= self.T, "sample_steps", f"{self.sample_steps} must lie in [1, T]")
+        _require(self.loss_weight in LOSS_WEIGHTS, "loss_weight", f"choose from {LOSS_WEIGHTS}")
+        _require(self.max_weight >= 1, "max_weight", f"{self.max_weight} must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -249,9 +259,10 @@ def preset(name: str, **data_changes) -> RunConfig:
     """The run of one preset for the default bump task; `data_changes` edit its DataConfig.
 
     smoke:  a tiny model and a few steps, so every code path runs in seconds (CI, nbval).
-    laptop: the fast recipe for a 2-core CPU (see BENCHMARKS.md): a narrow UNet with attention
-            only at the lowest level, canvas-matched label frequencies, Fourier coordinate
-            channels and FiLM conditioning; N=32, sigma=1, d=1 (1024 images).
+    laptop: the fast recipe for a 2-core CPU (see BENCHMARKS.md): a width-8 UNet with attention
+            only at the lowest level, canvas-matched label frequencies, coordinate features and
+            FiLM conditioning, the noise-MSE weighted by clamp(1/SNR, 1, 20); N=32, sigma=1,
+            d=1 (1024 images).
     paper:  App. A.1 and Methods as written: width 64, attention at every level, enc 3 x 256,
             N=32, sigma=1, d=0.1 (102,400 images); meant for a GPU.
     """
@@ -267,10 +278,10 @@ def preset(name: str, **data_changes) -> RunConfig:
     elif name == "laptop":
         cfg = RunConfig(
             data=DataConfig(N=32, d_x=1.0, d_y=1.0),
-            model=ModelConfig(width=16, attention=(False, False, True), bottleneck_mult=4, enc_dim=32,
-                              label_encoding="canvas", coord_features=True, conditioning="film", heads=4),
-            diffusion=DiffusionConfig(sample_steps=50),
-            train=TrainConfig(steps=6000, batch_size=32, lr=2e-3, warmup=200, ema=0.995),
+            model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=32,
+                              label_encoding="canvas", coord_features=True, conditioning="film", heads=2),
+            diffusion=DiffusionConfig(sample_steps=50, loss_weight="inverse_snr"),
+            train=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup=200, ema=0.995),
         )
     else:
         cfg = RunConfig(

@@ -29,7 +29,15 @@ class Schedule:
     def to(self, device) -> "Schedule":
         self.device = torch.device(device)
         self._ab = self.alpha_bar.float().to(self.device)
+        self._weight = self.loss_weights().float().to(self.device)
         return self
+
+    def loss_weights(self) -> torch.Tensor:
+        """Per-timestep weights of the noise-MSE (all 1 for the paper's Eq. 2)."""
+        if self.config.loss_weight == "uniform":
+            return torch.ones(self.T, dtype=torch.float64)
+        inverse_snr = (1 - self.alpha_bar) / self.alpha_bar
+        return inverse_snr.clamp(1.0, self.config.max_weight)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
@@ -37,11 +45,13 @@ class Schedule:
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def loss(self, model, x0: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Eq. 2: E_{t, x0, eps} ||eps - eps_theta(x_t, t, c)||^2 with t uniform in {0..T-1}."""
+        """Eq. 2: E_{t, x0, eps} ||eps - eps_theta(x_t, t, c)||^2 with t uniform in {0..T-1},
+        each timestep weighted as `DiffusionConfig.loss_weight` says (1 for Eq. 2 as written)."""
         n = x0.shape[0]
         t = torch.randint(0, self.T, (n,), generator=generator, device="cpu").to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
-        return F.mse_loss(model(self.q_sample(x0, t, noise), t, labels), noise)
+        per_sample = F.mse_loss(model(self.q_sample(x0, t, noise), t, labels), noise, reduction="none").mean(dim=(1, 2, 3))
+        return (self._weight[t] * per_sample).mean()
 
 
 def _noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:

@@ -8,6 +8,12 @@ none at full resolution, where it costs 2-3x on a CPU). The condition is the con
 timestep and of the x and y labels (no trainable embedding MLP, App. A.1); every block adds its
 own linear projection of it to its channels (or, with `conditioning="film"`, also scales them).
 
+With `coord_features` the input also carries sin/cos of each pixel's coordinates at the label
+frequencies; with FiLM conditioning these are first scaled by the label's encoding, so the 1x1
+convolution that follows can sum cos(w px) cos(w mx) + sin(w px) sin(w mx) = cos(w (px - mx))
+into a stripe at the label: a learned route from the label to absolute position (an option of
+the fast presets). Its `width` channels are concatenated to the image before the first block.
+
 Sizes follow the input: nothing assumes a 32 x 32 canvas, only that N is divisible by 8.
 Activations of any block can be read with `capture(model, ["layer4"])` without editing the model.
 """
@@ -148,7 +154,10 @@ class UNet(nn.Module):
         self.register_buffer("label_freqs", label_freqs, persistent=False)
         self.register_buffer("coords", self._coordinate_channels(), persistent=False)
 
-        self.inc = Block(DoubleConv(1 + self.coords.shape[0], c0, g), None)
+        n_coords = self.coords.shape[0]
+        self.coord_film = Condition(cond_dim, n_coords, film=True) if n_coords and film else None
+        self.coord_in = nn.Conv2d(n_coords, c0, 1) if n_coords else None
+        self.inc = Block(DoubleConv(1 + (c0 if n_coords else 0), c0, g), None)
         self.down1 = Block(Down(c0, c1, cond_dim, g, film), attn(a1, c1))
         self.down2 = Block(Down(c1, c2, cond_dim, g, film), attn(a2, c2))
         self.down3 = Block(Down(c2, c3, cond_dim, g, film), attn(a3, c3))
@@ -180,7 +189,10 @@ class UNet(nn.Module):
         """Predict the noise in x (shape (n, 1, N, N)) at timesteps t for labels (n, 2)."""
         cond = self.condition(t, labels)
         if self.coords.shape[0]:
-            x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
+            coords = self.coords.expand(x.shape[0], -1, -1, -1)
+            if self.coord_film is not None:
+                coords = self.coord_film(coords, cond)
+            x = torch.cat([x, self.coord_in(coords)], dim=1)
         h0 = self.inc(x)
         h1 = self.down1(h0, cond)
         h2 = self.down2(h1, cond)

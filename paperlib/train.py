@@ -76,7 +76,7 @@ class Trainer:
         self.model = UNet(run.model, run.data.N).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         tc = run.train
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.schedule = Schedule(run.diffusion, self.device)
         self.step = 0

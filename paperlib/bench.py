@@ -1,0 +1,216 @@
+"""Benchmarks: `python -m paperlib.bench NAME [options]`. Each prints its figures as it goes and
+ends with one line holding a JSON object of them.
+
+  train               train a preset's bump model, report steps, images/s, minutes, accuracy
+  time-to-accuracy    accuracy of the EMA model at fixed wall-clock intervals (issue: time to
+                      accuracy); --baseline runs the plain recipe in the same process after it
+  geometry            the one-call geometry summary of 1024 points in 256 dimensions
+  percolation         the full Fig. 6(c) sweep (5 sigmas, 10 lambdas, 5 seeds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .config import RunConfig, preset
+
+
+def _emit(figures: dict) -> None:
+    print(json.dumps(figures, sort_keys=True))
+
+
+def plain_recipe(N: int = 32, sigma: float = 1.0) -> RunConfig:
+    """The plain dome272-style recipe measured in the issue: width 8 UNet without attention,
+    sinusoidal encodings with base 10000, batch 32, AdamW 1e-3, EMA 0.999."""
+    from .config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
+
+    return RunConfig(
+        data=DataConfig(N=N, sigma_x=sigma, sigma_y=sigma, d_x=1.0, d_y=1.0),
+        model=ModelConfig(width=8, attention=(False, False, False), bottleneck_mult=4, enc_dim=32, label_encoding="transformer"),
+        diffusion=DiffusionConfig(sample_steps=50),
+        train=TrainConfig(steps=1_000_000, batch_size=32, lr=1e-3, warmup=100, schedule="constant", ema=0.999),
+    )
+
+
+def _curve(run: RunConfig, minutes: float, every: float, n_eval: int, seed: int, label: str, threads: int = 0) -> dict:
+    """Train for `minutes` of training time, evaluating the EMA model every `every` minutes on
+    `n_eval` of the evaluation labels, and at the end on all of them (N x N, 1024 for N = 32).
+    Evaluation time is not counted as training time."""
+    from .data import eval_labels
+    from .evaluate import evaluate
+    from .train import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    trainer = Trainer(run)
+    every_label = eval_labels(run.data.N)
+    subset = every_label
+    if n_eval < len(every_label):
+        subset = every_label[np.sort(np.random.default_rng(seed).choice(len(every_label), n_eval, replace=False))]
+    points, next_eval, deadline = [], every * 60, minutes * 60
+    print(f"[{label}] run {run.hash()}: {minutes} min of training, threads={torch.get_num_threads()}, "
+          f"evaluating every {every} min on {len(subset)} labels, at the end on {len(every_label)}", flush=True)
+
+    def record(labels):
+        t = time.perf_counter()
+        ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps, labels=labels)
+        point = {"minutes": round(trainer.elapsed / 60, 2), "steps": trainer.step,
+                 "images_per_s": round(trainer.step * run.train.batch_size / trainer.elapsed, 1),
+                 "eval_labels": len(labels), "accuracy": ev.accuracy, "loss": round(trainer.last_loss, 5),
+                 "eval_s": round(time.perf_counter() - t, 1)}
+        points.append(point)
+        print(f"[{label}] " + " ".join(f"{k}={v}" for k, v in point.items()), flush=True)
+
+    while trainer.elapsed < deadline and trainer.step < run.train.steps:
+        t = time.perf_counter()
+        trainer.train_step()
+        trainer.elapsed += time.perf_counter() - t
+        done = trainer.elapsed >= deadline or trainer.step >= run.train.steps
+        if trainer.elapsed >= next_eval and not done:
+            next_eval += every * 60
+            record(subset)
+    record(every_label)
+    return {"run": run.hash(), "threads": torch.get_num_threads(), "curve": points}
+
+
+def _time_to(curve: list[dict], level: float) -> float | None:
+    return next((p["minutes"] for p in curve if p["accuracy"] >= level), None)
+
+
+def bench_train(args) -> dict:
+    from .evaluate import evaluate
+    from .train import Trainer
+
+    run = preset(args.preset)
+    if args.steps:
+        run = run.replace(train={"steps": args.steps})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"preset {args.preset}: N={run.data.N}, sigma={run.data.sigma_x}, d={run.data.d_x}, "
+          f"{run.train.steps} steps of batch {run.train.batch_size}, threads={torch.get_num_threads()}", flush=True)
+    trainer = Trainer(run).fit(progress=not args.quiet)
+    t = time.perf_counter()
+    ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps)
+    return {
+        "bench": "train", "preset": args.preset, "run": run.hash(), "N": run.data.N, "sigma": run.data.sigma_x,
+        "steps": trainer.step, "images_per_s": round(trainer.step * run.train.batch_size / trainer.elapsed, 1),
+        "train_minutes": round(trainer.elapsed / 60, 2), "accuracy": ev.accuracy,
+        "accuracy_x": ev.scores["all"]["x"], "accuracy_y": ev.scores["all"]["y"],
+        "eval_labels": len(ev.labels), "eval_seconds": round(time.perf_counter() - t, 1), "threads": torch.get_num_threads(),
+    }
+
+
+def bench_time_to_accuracy(args) -> dict:
+    """The fast recipe (the `laptop` preset) on N=32, sigma=1; with --baseline the plain recipe
+    runs side by side in a second process, each on one thread, so both see the same machine."""
+    fast = preset("laptop", sigma_x=args.sigma, sigma_y=args.sigma)
+    runs = {"fast": fast}
+    if args.baseline:
+        runs["plain"] = plain_recipe(32, args.sigma)
+    jobs = {name: (run, args.minutes, args.every, args.eval_labels, args.seed, name, args.threads or (1 if args.baseline else 0))
+            for name, run in runs.items()}
+    if args.baseline:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+            futures = {name: pool.submit(_curve, *job) for name, job in jobs.items()}
+            results = {name: f.result() for name, f in futures.items()}
+    else:
+        results = {name: _curve(*job) for name, job in jobs.items()}
+    out = {"bench": "time-to-accuracy", "N": 32, "sigma": args.sigma, "minutes": args.minutes}
+    for name, result in results.items():
+        curve = result["curve"]
+        out[name] = result
+        out[f"{name}_final_accuracy_1024"] = curve[-1]["accuracy"]
+        out[f"{name}_final_steps"] = curve[-1]["steps"]
+        for level in (0.8, 0.95):
+            out[f"{name}_minutes_to_{int(level * 100)}"] = _time_to(curve, level)
+    if args.baseline:
+        f, p = out["fast_minutes_to_80"], out["plain_minutes_to_80"]
+        out["speedup_to_80"] = round(p / f, 2) if f and p else None
+        if f and not p:
+            out["speedup_to_80"] = f">= {args.minutes / f:.2f} (the plain recipe did not reach 80% in {args.minutes} min)"
+    return out
+
+
+def bench_geometry(args) -> dict:
+    from . import geometry as G
+
+    n = 32
+    X = G.embed(G.clifford_torus(n, n), 256, noise=0.01, seed=args.seed)
+    gx, gy = np.meshgrid(np.arange(1, n + 1), np.arange(1, n + 1))
+    labels = np.stack([gx.ravel(), gy.ravel()], 1).astype(float)
+    t = time.perf_counter()
+    summary = G.summarize(X, labels)
+    summary_s = time.perf_counter() - t
+    print(f"summary of 1024 points in 256 dims: {summary_s:.2f} s; PR={summary['participation_ratio']:.3f} "
+          f"betti={summary['betti']} W(3D)={summary['wasserstein_torus3d']:.3f} W(Clifford)={summary['wasserstein_clifford']:.3f}", flush=True)
+    t = time.perf_counter()
+    G.umap_embed(X[:64], 3, seed=0)
+    jit_s = time.perf_counter() - t
+    t = time.perf_counter()
+    G.umap_embed(X, 3, seed=0)
+    umap_s = time.perf_counter() - t
+    print(f"UMAP to 3D: first call (numba compile) {jit_s:.1f} s, then 1024 points {umap_s:.1f} s", flush=True)
+    return {"bench": "geometry", "points": 1024, "dims": 256, "summary_seconds": round(summary_s, 2),
+            "participation_ratio": round(summary["participation_ratio"], 3), "betti": summary["betti"],
+            "wasserstein_torus3d": round(summary["wasserstein_torus3d"], 4), "wasserstein_clifford": round(summary["wasserstein_clifford"], 4),
+            "umap_first_call_seconds": round(jit_s, 1), "umap_seconds": round(umap_s, 1)}
+
+
+def bench_percolation(args) -> dict:
+    from . import percolation as P
+
+    sigmas = [0.1, 0.3, 0.5, 1.0, 2.0]
+    fractions = np.round(np.arange(0.1, 1.01, 0.1), 2)
+    times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        result = P.simulate(sigmas, fractions, [0.005], seeds=range(5))
+        times.append(time.perf_counter() - t)
+    mean = result.mean()[:, :, 0]
+    for s, row in zip(sigmas, mean):
+        print(f"sigma={s}: " + " ".join(f"{v:.3f}" for v in row), flush=True)
+    crit = result.critical_fraction()[:, 0]
+    return {"bench": "percolation", "sigmas": sigmas, "fractions": fractions.tolist(), "threshold": 0.005, "seeds": 5,
+            "seconds_median": round(float(np.median(times)), 3), "seconds_all": [round(t, 3) for t in times],
+            "critical_fraction": [None if np.isnan(c) else float(c) for c in crit],
+            "mass_ratio": np.round(mean, 4).tolist()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m paperlib.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="name", required=True)
+    p = sub.add_parser("train")
+    p.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "paper"])
+    p.add_argument("--steps", type=int, default=0, help="override the preset's steps")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("time-to-accuracy")
+    p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
+    p.add_argument("--every", type=float, default=1.0, help="minutes of training between evaluations")
+    p.add_argument("--eval-labels", type=int, default=256, help="labels per intermediate evaluation (the last uses all)")
+    p.add_argument("--sigma", type=float, default=1.0)
+    p.add_argument("--baseline", action="store_true", help="also run the plain recipe, for the ratio")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("geometry")
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("percolation")
+    p.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
+    figures = bench(args)
+    sys.stdout.flush()
+    _emit(figures)
+
+
+if __name__ == "__main__":
+    main()
