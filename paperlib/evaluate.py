@@ -65,3 +65,18 @@ def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: in
     regions = datamod.regions(labels, data_config.holdout, N)
     scores = accuracy_by_region(centres, labels, regions, N, data_config.periodic)
     return Evaluation(labels, images, centres, scores, acts)
+
+
+def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = None, seed: int = 0):
+    """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
+    run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` (images, accuracy,
+    activations) in `results[step]`, and appends the accuracies to `trainer.history`, which the
+    checkpoint saves."""
+
+    def callback(trainer) -> None:
+        run = trainer.run
+        ev = evaluate(trainer.ema, trainer.schedule, run.data, steps or run.diffusion.sample_steps, seed, layers)
+        results[trainer.step] = ev
+        trainer.history.append({"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}})
+
+    return callback

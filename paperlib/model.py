@@ -4,9 +4,10 @@ inc -> down1 -> down2 -> down3 -> bottleneck -> up1 -> up2 -> up3 -> out. Each d
 2x max-pool then two DoubleConvs (conv, GroupNorm, GELU), each up block a 2x upsample, the skip
 concatenated, then two DoubleConvs; self-attention follows the blocks at the resolutions chosen
 in `ModelConfig.attention` (N/2, N/4, N/8; an up block mirrors the down block of its resolution;
-none at full resolution, where it costs 2-3x on a CPU). The condition is the concatenation of sinusoidal encodings of the
-timestep and of the x and y labels (no trainable embedding MLP, App. A.1); every block adds its
-own linear projection of it to its channels (or, with `conditioning="film"`, also scales them).
+none at full resolution, where it costs 2-3x on a CPU). The condition is the concatenation of
+sinusoidal encodings of the timestep and of the x and y labels (no trainable embedding MLP,
+App. A.1); every block adds its own linear projection of it to its channels (or, with
+`conditioning="film"`, also scales them).
 
 With `coord_features` the input also carries sin/cos of each pixel's coordinates at the label
 frequencies; with FiLM conditioning these are first scaled by the label's encoding, so the 1x1

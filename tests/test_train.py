@@ -103,3 +103,27 @@ def test_bad_training_parameters():
         TrainConfig(steps=10, eval_steps=(20,))
     with pytest.raises(ValueError, match="preset"):
         preset("huge")
+
+
+def test_evaluation_callback_records_accuracy_and_activations():
+    from paperlib.evaluate import evaluation_callback
+
+    results = {}
+    run = _run(steps=6, eval_steps=(3, 6))
+    trainer = Trainer(run).fit(callbacks=(evaluation_callback(results, steps=2),), progress=False)
+    assert sorted(results) == [3, 6]
+    assert results[6].activations["layer4"].shape[0] == 256
+    assert [h["step"] for h in trainer.history] == [3, 6] and 0 <= trainer.history[-1]["all"] <= 1
+
+
+def test_store_trains_once_and_resumes(tmp_path):
+    from paperlib import store
+
+    run = _run(steps=6)
+    assert not store.is_trained(run, tmp_path)
+    first = store.train_or_load(run, tmp_path, progress=False)
+    stamp = (store.run_dir(run, tmp_path) / "checkpoint.pt").stat().st_mtime_ns
+    again = store.train_or_load(run, tmp_path, progress=False)
+    assert store.is_trained(run, tmp_path) and again.step == 6
+    assert (store.run_dir(run, tmp_path) / "checkpoint.pt").stat().st_mtime_ns == stamp  # nothing retrained
+    assert all(torch.equal(v, again.ema.state_dict()[k]) for k, v in first.ema.state_dict().items())
