@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 
 FAMILIES = ("bump", "sos", "stripes", "sos+stripes", "bump+stripes")
@@ -253,6 +254,20 @@ class RunConfig:
         model = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()}
         train = {k: tuple(v) if isinstance(v, list) else v for k, v in d["train"].items()}
         return cls(DataConfig(**data), ModelConfig(**model), DiffusionConfig(**d["diffusion"]), TrainConfig(**train))
+
+
+def resolve_preset(name: str = "auto") -> str:
+    """"auto" -> $PAPERLIB_PRESET if set (how CI runs the notebooks with "smoke"), else "paper" on
+    a CUDA GPU and "laptop" elsewhere; any other name is checked and returned."""
+    if name == "auto":
+        name = os.environ.get("PAPERLIB_PRESET", "")
+        if not name:
+            import torch
+
+            name = "paper" if torch.cuda.is_available() else "laptop"
+    if name not in PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r}; choose from {PRESETS} or 'auto'")
+    return name
 
 
 def preset(name: str, **data_changes) -> RunConfig:

@@ -127,3 +127,14 @@ def test_store_trains_once_and_resumes(tmp_path):
     assert store.is_trained(run, tmp_path) and again.step == 6
     assert (store.run_dir(run, tmp_path) / "checkpoint.pt").stat().st_mtime_ns == stamp  # nothing retrained
     assert all(torch.equal(v, again.ema.state_dict()[k]) for k, v in first.ema.state_dict().items())
+
+
+def test_resolve_preset(monkeypatch):
+    from paperlib.config import resolve_preset
+
+    monkeypatch.setenv("PAPERLIB_PRESET", "smoke")
+    assert resolve_preset("auto") == "smoke" and resolve_preset("laptop") == "laptop"
+    monkeypatch.delenv("PAPERLIB_PRESET")
+    assert resolve_preset("auto") == ("paper" if torch.cuda.is_available() else "laptop")
+    with pytest.raises(ValueError, match="preset"):
+        resolve_preset("fast")

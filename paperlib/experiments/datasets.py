@@ -1,0 +1,52 @@
+"""Section 2 and App. A.5, C.1: the datasets themselves (Fig. 1, Fig. 9, Fig. 6b). No training.
+
+Each function returns tidy arrays for `paperlib.plots`; the notebook `01_datasets.ipynb` calls
+them in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import data, percolation
+from ..config import DataConfig, HoldOut
+
+
+def example_images(N: int = 32, sigma: float = 1.0, centre: float = 16.0) -> dict[str, np.ndarray]:
+    """Fig. 1: a bump and a sum of stripes centred at (16, 16), sigma 1."""
+    label = [[centre, centre]]
+    return {shape: data.render(label, N, sigma, sigma, shape)[0].numpy() for shape in ("bump", "sos")}
+
+
+def stripe_examples(N: int = 32, sigma: float = 1.0, margin: int = 6) -> dict[str, np.ndarray]:
+    """Fig. 9(a)-(d): 0D, 1D and 2D SOS images of the extended label space, and a 2D bump."""
+    labels = {"0D": [-margin + 1.0, -margin + 1.0], "1D": [16.0, -margin + 1.0], "2D SOS": [16.0, 16.0]}
+    out = {name: data.render([lab], N, sigma, sigma, "sos")[0].numpy() for name, lab in labels.items()}
+    out["2D bump"] = data.render([[16.0, 16.0]], N, sigma, sigma, "bump")[0].numpy()
+    return out
+
+
+def latent_pictures(N: int = 32, d: float = 1.0, sigma: float = 1.0) -> dict[str, dict[str, np.ndarray]]:
+    """Fig. 9(e)-(h), 10(a), 10(d): the labels of each training set of section 3.2, by kind.
+
+    Returns name -> {kind -> (n, 2) labels} for the 2D SOS set, the 1D stripes with and without the
+    2D rim, the 2D+1D SOS set and the 2D bump + 1D stripes set, all with the cross held out."""
+    cross = HoldOut("cross")
+    configs = {
+        "2D SOS": DataConfig(family="sos", N=N, d_x=d, d_y=d, holdout=cross, sigma_x=sigma, sigma_y=sigma),
+        "1D stripes without 2D rim": DataConfig(family="stripes", N=N, d_x=d, d_y=d, rim=False, sigma_x=sigma, sigma_y=sigma),
+        "1D stripes with 2D rim": DataConfig(family="stripes", N=N, d_x=d, d_y=d, rim=True, sigma_x=sigma, sigma_y=sigma),
+        "2D+1D SOS": DataConfig(family="sos+stripes", N=N, d_x=d, d_y=d, holdout=cross, sigma_x=sigma, sigma_y=sigma),
+        "2D bump + 1D stripes": DataConfig(family="bump+stripes", N=N, d_x=d, d_y=d, holdout=cross, sigma_x=sigma, sigma_y=sigma),
+    }
+    out = {}
+    for name, cfg in configs.items():
+        ds = data.make_dataset(cfg)
+        out[name] = {kind: ds.labels[ds.kind == kind] for kind in data.KINDS if (ds.kind == kind).any()}
+    return out
+
+
+def overlap_curves(sigmas=(0.1, 0.3, 0.5, 1.0, 2.0), ds=None, N: int = 32) -> dict[str, np.ndarray]:
+    """Fig. 6(b): mean overlap of neighbouring bumps against the grid increment d."""
+    ds = np.round(np.arange(0.05, 3.001, 0.05), 3) if ds is None else np.asarray(ds, float)
+    return {"d": ds, "sigmas": np.asarray(sigmas, float), "overlap": percolation.overlap_curves(ds, sigmas, N)}

@@ -1,0 +1,72 @@
+"""Matplotlib figures, one function per paper panel; every axis is labelled with the paper's figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+KIND_COLOURS = {"2d": "tab:green", "rim": "tab:purple", "1d": "tab:blue", "0d": "gold"}
+
+
+def images(panels: dict[str, np.ndarray], title: str, ncols: int | None = None):
+    """Grey-scale images side by side, pixel (1, 1) top-left as in the paper."""
+    n = len(panels)
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, (name, img) in zip(axes.flat, panels.items()):
+        N = img.shape[0]
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255, extent=(0.5, N + 0.5, N + 0.5, 0.5))
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([1, N])
+        ax.set_yticks([1, N])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def latent_pictures(pictures: dict[str, dict[str, np.ndarray]], N: int, title: str, cross=(13, 19)):
+    """Scatter of each dataset's labels coloured by kind, the canvas outlined, the cross shaded."""
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3.0 * len(pictures), 3.2), squeeze=False)
+    for ax, (name, by_kind) in zip(axes[0], pictures.items()):
+        for kind, lab in by_kind.items():
+            ax.scatter(lab[:, 0], lab[:, 1], s=2, c=KIND_COLOURS[kind], label=kind)
+        ax.add_patch(plt.Rectangle((0, 0), N, N, fill=False, lw=0.8))
+        for lo, hi in [cross]:
+            ax.axvspan(lo, hi, color="red", alpha=0.12, lw=0)
+            ax.axhspan(lo, hi, color="red", alpha=0.12, lw=0)
+        ax.set_title(name, fontsize=9)
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.set_xlabel("mx")
+    axes[0, 0].set_ylabel("my")
+    axes[0, -1].legend(markerscale=4, fontsize=7, loc="center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_curves(curves: dict, title: str = "Fig. 6(b): overlap of neighbouring bumps"):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for sigma, row in zip(curves["sigmas"], curves["overlap"]):
+        ax.plot(curves["d"], row, label=f"sigma = {sigma:g}")
+    ax.set_xlabel("grid increment d (pixels)")
+    ax.set_ylabel("overlap ||a*b|| / ||a*a||")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, folder, name: str) -> list[Path]:
+    """Write `name`.png and `name`.pdf into `folder` (created if missing)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=120, bbox_inches="tight")
+    return paths
