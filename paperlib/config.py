@@ -288,7 +288,7 @@ def preset(name: str, **data_changes) -> RunConfig:
             data=DataConfig(N=16, d_x=1.0, d_y=1.0),
             model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=16, label_encoding="canvas", heads=2),
             diffusion=DiffusionConfig(sample_steps=10),
-            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9),
+            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9, threads=1),
         )
     elif name == "laptop":
         cfg = RunConfig(

@@ -70,3 +70,46 @@ def save(fig, folder, name: str) -> list[Path]:
     for p in paths:
         fig.savefig(p, dpi=120, bbox_inches="tight")
     return paths
+
+
+def mass_ratio(result, threshold_index: int = 0, title: str = "Fig. 6(c): largest connected cluster"):
+    """Seed-averaged mass ratio of the largest cluster against lambda, one line per sigma."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    mean = result.mean()[:, :, threshold_index]
+    for sigma, row in zip(result.sigmas, mean):
+        ax.plot(result.fractions, row, marker="o", ms=3, label=f"sigma = {sigma:g}")
+    ax.set_xlabel("fraction of the lattice in the data, lambda")
+    ax.set_ylabel("largest cluster mass ratio")
+    ax.set_title(f"{title} (threshold {result.thresholds[threshold_index]:g})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mass_ratio_grid(result, title: str = "Fig. 13: mass ratio for several threshold overlaps"):
+    n = len(result.thresholds)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False, sharey=True)
+    for t, ax in enumerate(axes[0]):
+        for sigma, row in zip(result.sigmas, result.mean()[:, :, t]):
+            ax.plot(result.fractions, row, marker="o", ms=2, label=f"sigma = {sigma:g}")
+        ax.set_title(f"threshold {result.thresholds[t]:g}", fontsize=9)
+        ax.set_xlabel("lambda")
+    axes[0, 0].set_ylabel("largest cluster mass ratio")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_fraction(sigmas, fractions, accuracy, title: str = "Fig. 6(e): terminal accuracy"):
+    """Accuracy of the trained models against lambda, one line per sigma."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for sigma, row in zip(sigmas, accuracy):
+        ax.plot(fractions, 100 * np.asarray(row), marker="o", label=f"sigma = {sigma:g}")
+    ax.set_xlabel("fraction of the lattice in the data, lambda")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
