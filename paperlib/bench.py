@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from .config import RunConfig, preset
+from .config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
 
 
 def _emit(figures: dict) -> None:
@@ -30,8 +30,6 @@ def _emit(figures: dict) -> None:
 def plain_recipe(N: int = 32, sigma: float = 1.0) -> RunConfig:
     """The plain dome272-style recipe measured in the issue: width 8 UNet without attention,
     sinusoidal encodings with base 10000, batch 32, AdamW 1e-3, EMA 0.999."""
-    from .config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
-
     return RunConfig(
         data=DataConfig(N=N, sigma_x=sigma, sigma_y=sigma, d_x=1.0, d_y=1.0),
         model=ModelConfig(width=8, attention=(False, False, False), bottleneck_mult=4, enc_dim=32, label_encoding="transformer"),

@@ -38,17 +38,15 @@ def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, se
     model.eval()
     labels = np.asarray(labels, dtype=np.float64)
     images, acts = [], {name: [] for name in layers}
+    last_step = schedule.T - 1 if steps is None or steps >= schedule.T else steps - 1
     for start in range(0, len(labels), batch_size):
         chunk = labels[start:start + batch_size]
-        last = {"on": False}
-        steps_total = schedule.T if steps is None or steps >= schedule.T else steps
         with capture(model, layers) as records:
-            def on_step(i, _t):
-                last["on"] = i == steps_total - 1
-                if not last["on"]:
+            def keep_only_last(i, _t):
+                if i != last_step:
                     for r in records.values():
                         r.clear()
-            x = sample(model, schedule, chunk, steps, seed + start, on_step if layers else None)
+            x = sample(model, schedule, chunk, steps, seed + start, keep_only_last if layers else None)
         images.append(datamod.from_model_range(x[:, 0]).cpu().numpy())
         for name in layers:
             acts[name].append(records[name][-1].numpy())
