@@ -44,17 +44,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", help="auto (paper on a GPU, laptop on a CPU), smoke, laptop or paper")
     parser.add_argument("--only", nargs="+", metavar="SECTION", help="section numbers to run, e.g. --only 1 3")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of the section notebooks")
+    parser.add_argument("--results", type=Path, default=ROOT / "results", help="results root; a folder per preset inside")
     args = parser.parse_args(argv)
     preset = resolve_preset(args.preset)
 
-    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb"))
     if args.only:
         wanted = {s.lstrip("0") for s in args.only}
         unknown = wanted - {section_of(p) for p in notebooks}
         if unknown:
             parser.error(f"--only: no notebook for section(s) {sorted(unknown)}; have {[section_of(p) for p in notebooks]}")
         notebooks = [p for p in notebooks if section_of(p) in wanted]
-    results = ROOT / "results" / preset
+    results = args.results.resolve() / preset
     (results / "notebooks").mkdir(parents=True, exist_ok=True)
 
     total = sum(estimate(p, preset) for p in notebooks)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     for path in notebooks:
         bar.set_description(f"{path.stem} (about {left:.0f} min left)")
         try:
-            pm.execute_notebook(str(path), str(results / "notebooks" / path.name), kernel_name="python3", cwd=str(NOTEBOOKS),
+            pm.execute_notebook(str(path), str(results / "notebooks" / path.name), kernel_name="python3", cwd=str(path.parent),
                                 parameters={"preset": preset, "results_dir": str(results)}, progress_bar=False)
         except Exception as error:  # noqa: BLE001  (one notebook's failure must not stop the others)
             failures.append((path.name, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
     js, md = claims.write(results, entries)
     minutes = (time.perf_counter() - start) / 60
     print(f"\n{len(notebooks) - len(failures)}/{len(notebooks)} notebooks ran in {minutes:.1f} min (estimated {total:.1f}); "
-          f"{len(entries)} claims -> {js.relative_to(ROOT)}, {md.relative_to(ROOT)}")
+          f"{len(entries)} claims -> {js}, {md}")
     for name, why in failures:
         print(f"FAILED {name}: {why}")
     return 1 if failures else 0

@@ -1,0 +1,38 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat as nbf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, source: str) -> None:
+    nb = nbf.v4.new_notebook()
+    params = nbf.v4.new_code_cell('preset = "auto"\nresults_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbf.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbf.write(nb, path)
+
+
+def _run_all(*args):
+    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], capture_output=True, text=True)
+
+
+def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_fails.ipynb", "raise RuntimeError('boom')")
+    _notebook(nbs / "02_works.ipynb", "from paperlib import claims\n"
+              "claims.record(results_dir, '02_works', 'c', '2', 'Fig. 1', 1, 1, preset == 'smoke')")
+    out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"))
+    assert out.returncode == 1
+    assert "FAILED 01_fails.ipynb" in out.stdout and "1/2 notebooks ran" in out.stdout
+    assert (tmp_path / "results" / "smoke" / "notebooks" / "02_works.ipynb").exists()
+    assert '"reproduced": true' in (tmp_path / "results" / "smoke" / "claims.json").read_text()
+
+
+def test_run_all_rejects_unknown_sections(tmp_path):
+    out = _run_all("--preset", "smoke", "--only", "9")
+    assert out.returncode == 2 and "no notebook for section" in out.stderr
