@@ -6,7 +6,10 @@ denoising step of the sampler, for the same labels whose images are scored (App.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,16 +68,34 @@ def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: in
     return Evaluation(labels, images, centres, scores, acts)
 
 
-def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = None, seed: int = 0):
+def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = None, seed: int = 0, save_dir=None):
     """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
-    run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` (images, accuracy,
-    activations) in `results[step]`, and appends the accuracies to `trainer.history`, which the
-    checkpoint saves."""
+    run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` in `results[step]`,
+    appends the accuracies to `trainer.history` (saved with the checkpoint) and, with `save_dir`,
+    writes labels, centres, accuracies and activations to `save_dir/eval_<step>.npz` (atomically)
+    so that a cached run still has them (`load_evaluations`)."""
 
     def callback(trainer) -> None:
         run = trainer.run
         ev = evaluate(trainer.ema, trainer.schedule, run.data, steps or run.diffusion.sample_steps, seed, layers)
         results[trainer.step] = ev
         trainer.history.append({"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}})
+        if save_dir is not None:
+            folder = Path(save_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f"eval_{trainer.step:08d}.tmp.npz"
+            np.savez(tmp, labels=ev.labels, centres=ev.centres, scores=json.dumps(ev.scores),
+                     **{f"act_{k}": v for k, v in ev.activations.items()})
+            os.replace(tmp, folder / f"eval_{trainer.step:08d}.npz")
 
     return callback
+
+
+def load_evaluations(save_dir) -> dict[int, Evaluation]:
+    """The evaluations an `evaluation_callback` saved, by step (images are not kept)."""
+    out = {}
+    for path in sorted(Path(save_dir).glob("eval_*[0-9].npz")):
+        with np.load(path) as z:
+            acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
+            out[int(path.stem[5:])] = Evaluation(z["labels"], np.empty(0), z["centres"], json.loads(str(z["scores"])), acts)
+    return out

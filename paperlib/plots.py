@@ -113,3 +113,88 @@ def accuracy_vs_fraction(sigmas, fractions, accuracy, title: str = "Fig. 6(e): t
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def persistence_diagrams(diagrams: dict[str, list[np.ndarray]], title: str = "Fig. 2(b): persistence diagrams"):
+    """One panel per object: H0, H1, H2 points (birth, death); infinite deaths drawn at the top."""
+    fig, axes = plt.subplots(1, len(diagrams), figsize=(3.4 * len(diagrams), 3.2), squeeze=False)
+    for ax, (name, dgms) in zip(axes[0], diagrams.items()):
+        finite = np.concatenate([d[np.isfinite(d[:, 1])] for d in dgms])
+        top = 1.1 * finite.max() if len(finite) else 1.0
+        for k, d in enumerate(dgms):
+            deaths = np.where(np.isfinite(d[:, 1]), d[:, 1], top)
+            ax.scatter(d[:, 0], deaths, s=8, label=f"H{k}")
+        ax.plot([0, top], [0, top], "k--", lw=0.6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("birth")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("death")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def over_training(steps, accuracy, participation_ratio, title: str = "Fig. 2(c): accuracy and effective dimension over training"):
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(5, 4.2), sharex=True)
+    a1.plot(steps, 100 * np.asarray(accuracy), marker="o")
+    a1.set_ylabel("accuracy (%)")
+    a2.plot(steps, participation_ratio, marker="o", color="tab:orange")
+    a2.axhline(4, color="gray", ls="--", lw=0.8)
+    a2.set_ylabel("participation ratio")
+    a2.set_xlabel("training step")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def eigenspectra(checkpoints, k: int = 15, title: str = "Fig. 2(d): PCA eigenspectra over training"):
+    fig, axes = plt.subplots(1, len(checkpoints), figsize=(2.4 * len(checkpoints), 2.6), squeeze=False, sharey=True)
+    for ax, c in zip(axes[0], checkpoints):
+        ratio = c.spectrum[:k] / c.spectrum.sum()
+        ax.bar(np.arange(1, len(ratio) + 1), ratio)
+        ax.set_title(f"step {c.step}\nacc {100 * c.accuracy:.0f}%, top-4 {100 * c.explained_top4:.0f}%", fontsize=8)
+        ax.set_xlabel("PC")
+    axes[0, 0].set_ylabel("explained variance ratio")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pca_views(checkpoints, title: str = "Fig. 2(e)-(g): PCA of the representation over training"):
+    fig = plt.figure(figsize=(3.2 * len(checkpoints), 3.2))
+    for i, c in enumerate(checkpoints):
+        ax = fig.add_subplot(1, len(checkpoints), i + 1, projection="3d")
+        ax.scatter(*c.pca3[:, :3].T, c=c.labels[:, 0], cmap="twilight", s=3)
+        ax.set_title(f"step {c.step}", fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    fig.suptitle(title + " (colour: x)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ring_histograms(rings: dict, title: str = "Fig. 3: orthogonality and parallelism statistics"):
+    """Rows x-on-y, x-on-x, y-on-y; columns orthogonality, parallelism; one histogram per object."""
+    tests, stats = ("x_on_y", "x_on_x", "y_on_y"), ("orthogonality", "parallelism")
+    fig, axes = plt.subplots(3, 2, figsize=(7, 7))
+    for r, t in enumerate(tests):
+        for c, s in enumerate(stats):
+            ax = axes[r, c]
+            for name, values in rings.items():
+                ax.hist(values[t][s], bins=30, range=(0, 1), alpha=0.5, label=name, density=True)
+            ax.set_title(f"{t.replace('_', '-')} {s}", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def distances_over_training(steps, to_3d, to_clifford, title: str = "Fig. 8: Wasserstein distance to ideal tori over training"):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, to_3d, marker="o", label="to the 3D torus")
+    ax.plot(steps, to_clifford, marker="o", label="to the Clifford torus")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean Wasserstein distance")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -138,3 +138,14 @@ def test_resolve_preset(monkeypatch):
     assert resolve_preset("auto") == ("paper" if torch.cuda.is_available() else "laptop")
     with pytest.raises(ValueError, match="preset"):
         resolve_preset("fast")
+
+
+def test_saved_evaluations_reload(tmp_path):
+    from paperlib.evaluate import evaluation_callback, load_evaluations
+
+    results = {}
+    Trainer(_run(steps=4, eval_steps=(2, 4))).fit(callbacks=(evaluation_callback(results, steps=2, save_dir=tmp_path),), progress=False)
+    loaded = load_evaluations(tmp_path)
+    assert sorted(loaded) == [2, 4]
+    assert np.array_equal(loaded[4].activations["layer4"], results[4].activations["layer4"])
+    assert loaded[4].accuracy == results[4].accuracy
