@@ -72,7 +72,7 @@ def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = N
     """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
     run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` in `results[step]`,
     appends the accuracies to `trainer.history` (saved with the checkpoint) and, with `save_dir`,
-    writes labels, centres, accuracies and activations to `save_dir/eval_<step>.npz` (atomically)
+    writes labels, images, centres, accuracies and activations to `save_dir/eval_<step>.npz` (atomically)
     so that a cached run still has them (`load_evaluations`)."""
 
     def callback(trainer) -> None:
@@ -81,21 +81,30 @@ def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = N
         results[trainer.step] = ev
         trainer.history.append({"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}})
         if save_dir is not None:
-            folder = Path(save_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f"eval_{trainer.step:08d}.tmp.npz"
-            np.savez(tmp, labels=ev.labels, centres=ev.centres, scores=json.dumps(ev.scores),
-                     **{f"act_{k}": v for k, v in ev.activations.items()})
-            os.replace(tmp, folder / f"eval_{trainer.step:08d}.npz")
+            save_evaluation(ev, Path(save_dir) / f"eval_{trainer.step:08d}.npz")
 
     return callback
 
 
+def save_evaluation(ev: Evaluation, path, images: bool = True) -> Path:
+    """Write an evaluation to `path` (.npz) atomically; images are kept as float16 when asked."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    extra = {"images": ev.images.astype(np.float16)} if images else {}
+    np.savez_compressed(tmp, labels=ev.labels, centres=ev.centres, scores=json.dumps(ev.scores), **extra,
+                        **{f"act_{k}": v for k, v in ev.activations.items()})
+    os.replace(tmp, path)
+    return path
+
+
+def load_evaluation(path) -> Evaluation:
+    with np.load(path) as z:
+        acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
+        images = z["images"].astype(np.float32) if "images" in z.files else np.empty(0)
+        return Evaluation(z["labels"], images, z["centres"], json.loads(str(z["scores"])), acts)
+
+
 def load_evaluations(save_dir) -> dict[int, Evaluation]:
-    """The evaluations an `evaluation_callback` saved, by step (images are not kept)."""
-    out = {}
-    for path in sorted(Path(save_dir).glob("eval_*[0-9].npz")):
-        with np.load(path) as z:
-            acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
-            out[int(path.stem[5:])] = Evaluation(z["labels"], np.empty(0), z["centres"], json.loads(str(z["scores"])), acts)
-    return out
+    """The evaluations an `evaluation_callback` saved, by step."""
+    return {int(path.stem[5:]): load_evaluation(path) for path in sorted(Path(save_dir).glob("eval_*[0-9].npz"))}

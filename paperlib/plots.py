@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-KIND_COLOURS = {"2d": "tab:green", "rim": "tab:purple", "1d": "tab:blue", "0d": "gold"}
+KIND_COLOURS = {"2d": "tab:green", "rim": "tab:purple", "1d": "tab:blue", "0d": "gold", "held out": "tab:red"}
 
 
 def images(panels: dict[str, np.ndarray], title: str, ncols: int | None = None):
@@ -29,16 +29,16 @@ def images(panels: dict[str, np.ndarray], title: str, ncols: int | None = None):
     return fig
 
 
-def latent_pictures(pictures: dict[str, dict[str, np.ndarray]], N: int, title: str, cross=(13, 19)):
-    """Scatter of each dataset's labels coloured by kind, the canvas outlined, the cross shaded."""
+def latent_pictures(pictures: dict[str, dict[str, np.ndarray]], N: int, title: str, cross=None):
+    """Scatter of each dataset's labels coloured by kind, the canvas outlined, `cross` = (lo, hi) shaded."""
     fig, axes = plt.subplots(1, len(pictures), figsize=(3.0 * len(pictures), 3.2), squeeze=False)
     for ax, (name, by_kind) in zip(axes[0], pictures.items()):
         for kind, lab in by_kind.items():
             ax.scatter(lab[:, 0], lab[:, 1], s=2, c=KIND_COLOURS[kind], label=kind)
         ax.add_patch(plt.Rectangle((0, 0), N, N, fill=False, lw=0.8))
-        for lo, hi in [cross]:
-            ax.axvspan(lo, hi, color="red", alpha=0.12, lw=0)
-            ax.axhspan(lo, hi, color="red", alpha=0.12, lw=0)
+        if cross is not None:
+            ax.axvspan(*cross, color="red", alpha=0.12, lw=0)
+            ax.axhspan(*cross, color="red", alpha=0.12, lw=0)
         ax.set_title(name, fontsize=9)
         ax.set_aspect("equal")
         ax.invert_yaxis()
@@ -196,5 +196,149 @@ def distances_over_training(steps, to_3d, to_clifford, title: str = "Fig. 8: Was
     ax.set_ylabel("mean Wasserstein distance")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax, groups: dict[str, dict[str, float]], ylabel: str = "accuracy (%)"):
+    """Grouped bars: one group per key of `groups`, one bar per inner key (same keys in each)."""
+    names = list(groups)
+    series = list(next(iter(groups.values())))
+    width = 0.8 / len(series)
+    for i, s in enumerate(series):
+        values = [100 * groups[g].get(s, np.nan) for g in names]
+        ax.bar(np.arange(len(names)) + (i - (len(series) - 1) / 2) * width, values, width, label=s)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax.set_ylim(0, 102)
+    ax.set_ylabel(ylabel)
+
+
+def cross_accuracy(scores: dict[str, dict[str, dict]], title: str = "Fig. 4(c)-(e): accuracy in the parts of the held-out cross"):
+    """`scores[model][region]` with x, y, accuracy; panels vertical, horizontal, intersection."""
+    parts = ("vertical", "horizontal", "intersection")
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), sharey=True)
+    for ax, part, letter in zip(axes, parts, "cde"):
+        _bars(ax, {m: {"mx": s[part]["x"], "my": s[part]["y"], "both": s[part]["accuracy"]} for m, s in scores.items()})
+        ax.set_title(f"({letter}) {part}", fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def region_accuracy(table: dict[str, dict[str, float]], title: str):
+    """Bars of accuracy per model (group) and region (bar), e.g. Fig. 4(g), 10(b, e)."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(table) + 2), 3.2))
+    _bars(ax, table)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_width(curves: dict[str, dict[float, dict[str, float]]], title: str, xlabel: str = "held-out width (pixels)"):
+    """One panel per curve name: accuracy against the width of the held-out region, per region."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 3.0), squeeze=False, sharey=True)
+    for ax, (name, by_width) in zip(axes[0], curves.items()):
+        widths = sorted(by_width)
+        for region in next(iter(by_width.values())):
+            ax.plot(widths, [100 * by_width[w][region] for w in widths], marker="o", label=region)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(-2, 102)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def embeddings_3d(points: dict[str, tuple[np.ndarray, np.ndarray]], title: str, ncols: int | None = None):
+    """3D scatters of reduced representations, coloured by the label x; `points[name] = (Y, labels)`."""
+    n = len(points)
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    fig = plt.figure(figsize=(3.0 * ncols, 3.0 * nrows))
+    for i, (name, (Y, labels)) in enumerate(points.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
+        ax.scatter(*Y[:, :3].T, c=labels[:, 0], cmap="viridis", s=2)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    fig.suptitle(title + " (colour: x)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_subsampling(points, N: int, title: str = "Fig. 5(a), (b): accuracy against the fraction of 2D bumps"):
+    """One panel per family at image size N: accuracy (all, in, out of distribution) against lambda."""
+    families = sorted({p.family for p in points})
+    fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.2), squeeze=False, sharey=True)
+    for ax, family, letter in zip(axes[0], families, "ab"):
+        mine = sorted((p for p in points if p.family == family and p.N == N), key=lambda p: p.fraction)
+        for region in ("all", "in_distribution", "out_of_distribution"):
+            ax.plot([100 * p.fraction for p in mine], [100 * p.accuracy[region] for p in mine], marker="o", label=region)
+        for level in (0, 60, 100):
+            ax.axhline(level, color="red", ls="--", lw=0.7)
+        ax.set_title(f"({letter}) {family}, N = {N}", fontsize=9)
+        ax.set_xlabel("2D bumps subsampled (%)")
+        ax.set_ylim(-2, 102)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def data_scaling(sizes: dict[str, dict[int, float]], title: str = "Fig. 5(c): data needed for 60% accuracy"):
+    """Log-log dataset size against N per family, with linear and quadratic guides through the
+    smallest N's first finite value."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    Ns = sorted({N for by_n in sizes.values() for N in by_n})
+    for family, by_n in sizes.items():
+        ax.plot(Ns, [by_n.get(N, np.nan) for N in Ns], marker="o", label=family)
+    finite = [(N, v) for by_n in sizes.values() for N, v in sorted(by_n.items()) if np.isfinite(v)]
+    if finite:
+        N0, v0 = finite[0]
+        grid = np.array(Ns, float)
+        ax.plot(grid, v0 * grid / N0, color="gray", ls="--", lw=0.8, label="linear")
+        ax.plot(grid, v0 * (grid / N0) ** 2, color="black", ls="--", lw=0.8, label="quadratic")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no model reached 60%", transform=ax.transAxes, ha="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("image size N")
+    ax.set_ylabel("dataset size for 60% accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def losses_vs_fraction(points, title: str = "Fig. 14(c): final training and validation loss"):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for sigma in sorted({p.sigma for p in points}):
+        mine = sorted((p for p in points if p.sigma == sigma), key=lambda p: p.fraction)
+        line, = ax.plot([p.fraction for p in mine], [p.train_loss for p in mine], marker="o", label=f"sigma = {sigma:g} train")
+        ax.plot([p.fraction for p in mine], [p.validation_loss for p in mine], marker="x", ls="--", color=line.get_color(),
+                label=f"sigma = {sigma:g} validation")
+    ax.set_xlabel("fraction of the lattice in the data, lambda")
+    ax.set_ylabel("loss (training objective)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def test_regions(image: np.ndarray, lo: float, hi: float, title: str = "Fig. 4(f): the parts of the held-out cross"):
+    """A sample image with the cross's vertical, horizontal and intersection parts outlined."""
+    N = image.shape[0]
+    fig, ax = plt.subplots(figsize=(3.4, 3.4))
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, extent=(0.5, N + 0.5, N + 0.5, 0.5))
+    ax.axvspan(lo, hi, color="red", alpha=0.2, lw=0)
+    ax.axhspan(lo, hi, color="blue", alpha=0.2, lw=0)
+    ax.text((lo + hi) / 2, 2, "vertical", ha="center", fontsize=8, color="red")
+    ax.text(2, (lo + hi) / 2, "horizontal", va="center", fontsize=8, color="blue")
+    ax.text((lo + hi) / 2, (lo + hi) / 2, "intersection", ha="center", va="center", fontsize=7)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

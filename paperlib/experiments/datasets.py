@@ -39,10 +39,17 @@ def latent_pictures(N: int = 32, d: float = 1.0, sigma: float = 1.0) -> dict[str
         "2D+1D SOS": DataConfig(family="sos+stripes", N=N, d_x=d, d_y=d, holdout=cross, sigma_x=sigma, sigma_y=sigma),
         "2D bump + 1D stripes": DataConfig(family="bump+stripes", N=N, d_x=d, d_y=d, holdout=cross, sigma_x=sigma, sigma_y=sigma),
     }
-    out = {}
-    for name, cfg in configs.items():
-        ds = data.make_dataset(cfg)
-        out[name] = {kind: ds.labels[ds.kind == kind] for kind in data.KINDS if (ds.kind == kind).any()}
+    return {name: latent_picture(cfg) for name, cfg in configs.items()}
+
+
+def latent_picture(config: DataConfig) -> dict[str, np.ndarray]:
+    """The labels of one training set by kind (2d, rim, 1d, 0d), plus the "held out" 2D labels."""
+    ds = data.make_dataset(config)
+    out = {kind: ds.labels[ds.kind == kind] for kind in data.KINDS if (ds.kind == kind).any()}
+    grid = data.grid(config.N, config.d_x, config.d_y)
+    held = grid[data.heldout_mask(grid, config.holdout, config.N)]
+    if len(held):
+        out["held out"] = held
     return out
 
 

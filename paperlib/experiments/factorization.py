@@ -15,8 +15,7 @@ import numpy as np
 
 from .. import geometry as G
 from ..config import RunConfig, preset
-from ..evaluate import evaluation_callback, load_evaluations
-from ..store import run_dir, train_or_load
+from ..store import evaluations_over_training, train_all
 
 CHECKPOINTS = {"smoke": 4, "laptop": 6, "paper": 11}
 
@@ -42,13 +41,17 @@ class Checkpoint:
     activations: np.ndarray
 
 
-def over_training(preset_name: str, root=None, progress: bool = True) -> tuple[RunConfig, list[Checkpoint]]:
+def runs(preset_name: str) -> list[RunConfig]:
+    """Every model this section trains (`run_all.py` trains them all up front, in parallel)."""
+    return [torus_run(preset_name)]
+
+
+def over_training(preset_name: str, root=None, progress: bool = True, workers: int | None = None) -> tuple[RunConfig, list[Checkpoint]]:
     """Train (or load) the torus model and analyse every saved checkpoint (Fig. 2c-g, 8)."""
     run = torus_run(preset_name)
-    saved = run_dir(run, root) / "evaluations"
-    train_or_load(run, root, callbacks=(evaluation_callback({}, save_dir=saved),), progress=progress)
+    train_all([run], root, workers, progress)
     out = []
-    for step, ev in sorted(load_evaluations(saved).items()):
+    for step, ev in sorted(evaluations_over_training(run, root).items()):
         X = ev.activations["layer4"]
         order, n_x, n_y = G.grid_from_labels(ev.labels)
         X, labels = X[order], ev.labels[order]

@@ -14,8 +14,7 @@ import numpy as np
 
 from .. import percolation
 from ..config import RunConfig, preset
-from ..evaluate import evaluate
-from ..store import train_or_load
+from ..store import evaluation, train_all, train_or_load
 
 # Sweep points per preset: (sigmas, lambdas) of the training experiment.
 TRAINING_SWEEPS = {
@@ -36,47 +35,67 @@ def run_config(preset_name: str, sigma: float, fraction: float, data_seed: int =
     return preset(preset_name, sigma_x=sigma, sigma_y=sigma, fraction=fraction, seed=data_seed)
 
 
+def runs(preset_name: str) -> list[RunConfig]:
+    """Every model this section trains (`run_all.py` trains them all up front, in parallel)."""
+    sigmas, fractions = TRAINING_SWEEPS[preset_name]
+    return [run_config(preset_name, s, f) for s in sigmas for f in fractions]
+
+
 @dataclass
 class SweepPoint:
     sigma: float
     fraction: float
     n_images: int
     accuracy: float
-    final_loss: float
+    train_loss: float
+    validation_loss: float
     activations: np.ndarray
     labels: np.ndarray
+    sample: np.ndarray  # the generated image at the label (N/2, N/2) (Fig. 6d)
 
 
-def train_sweep(preset_name: str, sigmas=None, fractions=None, root=None, progress: bool = True) -> list[SweepPoint]:
-    """Fig. 6(e), 14(c), 15: train (or load from the run cache) one model per sweep point and
-    evaluate it on the N x N labels, keeping its layer-4 representation."""
-    default_sigmas, default_fractions = TRAINING_SWEEPS[preset_name]
+def train_sweep(preset_name: str, root=None, progress: bool = True) -> list[SweepPoint]:
+    """Fig. 6(e), 14(c), 15: train (or load from the run cache) one model per sweep point,
+    evaluate it on the N x N labels (keeping its layer-4 representation) and measure its final
+    loss on its own images and on the lattice images it did not see."""
+    wanted = runs(preset_name)
+    train_all(wanted, root, progress=progress)
     points = []
-    for sigma in sigmas or default_sigmas:
-        for fraction in fractions or default_fractions:
-            run = run_config(preset_name, sigma, fraction)
-            trainer = train_or_load(run, root, progress=progress)
-            ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps, layers=("layer4",))
-            points.append(SweepPoint(sigma, fraction, len(trainer.dataset), ev.accuracy, _final_loss(trainer), ev.activations["layer4"], ev.labels))
+    for run in wanted:
+        trainer = train_or_load(run, root, progress=progress)
+        ev = evaluation(run, root, progress=progress)
+        train_loss, validation_loss = final_losses(trainer)
+        centre = int(np.flatnonzero((ev.labels == run.data.N / 2).all(axis=1))[0])
+        points.append(SweepPoint(run.data.sigma_x, run.data.fraction, len(trainer.dataset), ev.accuracy,
+                                 train_loss, validation_loss, ev.activations["layer4"], ev.labels, ev.images[centre]))
     return points
 
 
-def _final_loss(trainer, batches: int = 8) -> float:
-    """Mean training loss of the EMA model over a few seeded batches of its own data."""
+def final_losses(trainer, n: int = 256, repeats: int = 4) -> tuple[float, float]:
+    """Fig. 14(c): the training objective of the EMA model, with seeded noise and timesteps, on
+    up to `n` of its training images and on up to `n` lattice images left out by the subsample
+    (NaN when lambda = 1 leaves none out)."""
     import torch
 
     from .. import data
 
-    model, ds = trainer.ema, trainer.dataset
-    g = torch.Generator().manual_seed(0)
-    losses = []
-    with torch.no_grad():
-        for _ in range(batches):
-            idx = torch.randint(0, len(ds), (min(64, len(ds)),), generator=g).numpy()
-            x0 = data.to_model_range(ds.images(idx))[:, None].to(trainer.device)
-            labels = torch.as_tensor(ds.labels[idx], dtype=torch.float32, device=trainer.device)
-            losses.append(float(trainer.schedule.loss(model, x0, labels, g)))
-    return float(np.mean(losses))
+    run = trainer.run
+    full = data.make_dataset(run.replace(data={"fraction": 1.0}).data)
+    seen = {tuple(label) for label in trainer.dataset.labels}
+    unseen = np.array([i for i, label in enumerate(full.labels) if tuple(label) not in seen], dtype=np.int64)
+
+    def loss(ds, idx) -> float:
+        if len(idx) == 0:
+            return float("nan")
+        idx = idx[:n]
+        x0 = data.to_model_range(ds.images(idx))[:, None].to(trainer.device)
+        labels = torch.as_tensor(ds.labels[idx], dtype=torch.float32, device=trainer.device)
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            return float(np.mean([float(trainer.schedule.loss(trainer.ema, x0, labels, g)) for _ in range(repeats)]))
+
+    order = np.random.default_rng(0).permutation
+    return loss(trainer.dataset, order(len(trainer.dataset))), loss(full, order(unseen))
 
 
 def accuracy_table(points: list[SweepPoint]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

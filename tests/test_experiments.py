@@ -1,0 +1,93 @@
+"""The run cache's parallel training and cached evaluations, and the section experiments' logic."""
+
+import math
+
+import numpy as np
+import pytest
+
+from paperlib import store
+from paperlib.config import preset
+from paperlib.experiments import compose_interpolate as ci
+from paperlib.experiments import percolation as perc
+from paperlib.experiments import sample_efficiency as se
+
+
+def _tiny(**data):
+    return preset("smoke", **data).replace(train={"steps": 4, "checkpoint_every": 2, "warmup": 1}, diffusion={"sample_steps": 2})
+
+
+def test_train_all_in_two_workers_then_everything_is_cached(tmp_path):
+    runs = [_tiny(), _tiny(family="sos"), _tiny()]  # a duplicate is trained once
+    store.train_all(runs, tmp_path, workers=2, progress=False)
+    assert len(list(tmp_path.iterdir())) == 2
+    stamps = {r.hash(): (store.run_dir(r, tmp_path) / "evaluation.npz").stat().st_mtime_ns for r in runs}
+    store.train_all(runs, tmp_path, workers=2, progress=False)
+    assert stamps == {r.hash(): (store.run_dir(r, tmp_path) / "evaluation.npz").stat().st_mtime_ns for r in runs}
+    ev = store.evaluation(runs[1], tmp_path)
+    assert ev.images.shape == (256, 16, 16) and ev.activations["layer4"].shape[0] == 256
+
+
+def test_parallel_and_sequential_training_give_the_same_model(tmp_path):
+    run = _tiny(sigma_x=0.7)
+    store.train_all([run], tmp_path / "a", workers=1, progress=False)
+    store.train_all([run, _tiny()], tmp_path / "b", workers=2, progress=False)
+    a, b = store.evaluation(run, tmp_path / "a"), store.evaluation(run, tmp_path / "b")
+    assert np.allclose(a.activations["layer4"], b.activations["layer4"], atol=1e-4)
+
+
+def test_evaluation_reuses_the_last_evaluation_over_training(tmp_path):
+    run = _tiny().replace(train={"eval_steps": (2, 4)})
+    store.train_or_load(run, tmp_path, progress=False)
+    over = store.evaluations_over_training(run, tmp_path)
+    assert sorted(over) == [2, 4]
+    final = store.evaluation(run, tmp_path)
+    assert np.array_equal(final.centres, over[4].centres) and final.images.shape == (256, 16, 16)
+
+
+def test_cross_scales_with_N_and_fig4_models():
+    assert (ci.cross(32).lo, ci.cross(32).hi) == (13, 19)
+    assert (ci.cross(16).lo, ci.cross(16).hi) == (6.5, 9.5)
+    fig4 = ci.fig4_runs("laptop")
+    assert [fig4[m].data.family for m in ci.FIG4_MODELS] == ["sos", "stripes", "sos+stripes"]
+    assert not fig4["1D"].data.rim and fig4["1D"] == ci.fig10_runs("laptop")["without 2D rim"]
+    assert fig4["2D+1D"].data.holdout.kind == "cross"
+    squares = ci.fig12_runs("paper")
+    assert len(squares) == 2 * 2 * len(ci.SWEEPS["paper"]["square_widths"])
+    for preset_name in ci.SWEEPS:  # every sweep point is a valid config for its preset
+        assert ci.runs(preset_name)
+
+
+def test_size_to_reach_interpolates_in_log_size():
+    assert se.size_to_reach([10, 100], [0.2, 1.0]) == pytest.approx(math.sqrt(10 * 100))
+    assert se.size_to_reach([100, 10, 1000], [0.7, 0.1, 0.9]) == pytest.approx(10 * 10 ** (5 / 6))
+    assert se.size_to_reach([10, 100], [0.7, 0.9]) == 10
+    assert math.isnan(se.size_to_reach([10, 100], [0.1, 0.5]))
+
+
+def test_sample_efficiency_points_hold_out_the_centre():
+    runs = se.runs("laptop")
+    assert {r.data.N for r in runs} == set(se.SWEEPS["laptop"]["sizes"])
+    assert all(r.data.holdout.kind == "center_fraction" for r in runs)
+    points = [se.Point(32, "bump", f, n, n, {"all": a}) for f, n, a in [(0.1, 80, 0.1), (0.3, 240, 0.5), (1.0, 800, 0.9)]]
+    points += [se.Point(32, "bump+stripes", f, n, n + 900, {"all": a}) for f, n, a in [(0.1, 80, 0.8), (0.3, 240, 0.9), (1.0, 800, 0.9)]]
+    sizes = se.scaling(points)
+    assert sizes["bump+stripes"][32] == 80 and 240 < sizes["bump"][32] < 800
+
+
+def test_final_losses_of_a_subsampled_model(tmp_path):
+    run = _tiny(fraction=0.5)
+    trainer = store.train_or_load(run, tmp_path, progress=False)
+    train_loss, validation_loss = perc.final_losses(trainer, n=32, repeats=1)
+    assert np.isfinite(train_loss) and np.isfinite(validation_loss)
+    full = store.train_or_load(_tiny(), tmp_path, progress=False)
+    assert math.isnan(perc.final_losses(full, n=32, repeats=1)[1])
+
+
+def test_scaling_slopes_and_the_fewer_examples_test():
+    sizes = {"bump": {16: 100.0, 32: 400.0}, "bump+stripes": {16: 50.0, 32: 100.0}}
+    assert se.slopes(sizes) == pytest.approx({"bump": 2.0, "bump+stripes": 1.0})
+    assert se.stripes_need_fewer(sizes)
+    assert se.stripes_need_fewer({"bump": {16: float("nan")}, "bump+stripes": {16: 50.0}})
+    assert not se.stripes_need_fewer({"bump": {16: 40.0}, "bump+stripes": {16: 50.0}})
+    assert not se.stripes_need_fewer({"bump": {16: float("nan")}, "bump+stripes": {16: float("nan")}})
+    assert math.isnan(se.slopes({"bump": {16: 10.0}})["bump"])
