@@ -49,7 +49,10 @@ def test_cross_scales_with_N_and_fig4_models():
     assert (ci.cross(16).lo, ci.cross(16).hi) == (6.5, 9.5)
     fig4 = ci.fig4_runs("laptop")
     assert [fig4[m].data.family for m in ci.FIG4_MODELS] == ["sos", "stripes", "sos+stripes"]
-    assert not fig4["1D"].data.rim and fig4["1D"] == ci.fig10_runs("laptop")["without 2D rim"]
+    assert not fig4["1D"].data.rim and fig4["1D"].data.N == 32
+    assert ci.fig4_runs("paper")["1D"] == ci.fig10_runs("paper")["without 2D rim"]  # shared at one N
+    assert {r.data.N for r in ci.fig10_runs("laptop").values()} == {16}
+    assert preset("laptop", N=16).train.steps == 2500 and preset("laptop").train.steps == 4000
     assert fig4["2D+1D"].data.holdout.kind == "cross"
     squares = ci.fig12_runs("paper")
     assert len(squares) == 2 * 2 * len(ci.SWEEPS["paper"]["square_widths"])
