@@ -127,6 +127,11 @@ def main(argv=None) -> int:
     minutes = (time.perf_counter() - start) / 60
     print(f"\n{len(notebooks) - len(failures)}/{len(notebooks)} notebooks ran in {minutes:.1f} min (estimated {total:.1f}); "
           f"{len(entries)} claims -> {js}, {md}")
+    for path in notebooks:
+        mine = section_runs(path, preset)
+        if mine:
+            spent = sum(store.training_minutes(run, runs_dir) for run in mine)
+            print(f"{path.stem}: {len(mine)} model(s), {spent:.1f} min of training in total (per process, before evaluation)")
     for name, why in failures:
         print(f"FAILED {name}: {why}")
     return 1 if failures else 0

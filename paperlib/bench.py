@@ -6,6 +6,8 @@ ends with one line holding a JSON object of them.
                       accuracy); --baseline runs the plain recipe in the same process after it
   torus-geometry      train the fast and the plain recipe on the periodic (torus) bump set side
                       by side, then the geometry summary of each one's layer-4 representation
+  workers             train the same small models one after another in this process, then in
+                      parallel single-threaded workers (`store.train_all`), and compare wall times
   geometry            the one-call geometry summary of 1024 points in 256 dimensions
   percolation         the full Fig. 6(c) sweep (5 sigmas, 10 lambdas, 5 seeds)
 """
@@ -226,6 +228,27 @@ def bench_percolation(args) -> dict:
             "mass_ratio": np.round(mean, 4).tolist()}
 
 
+def bench_workers(args) -> dict:
+    """Wall time of `store.train_all` on the same runs with 1 process (all threads) and with
+    `--workers` single-threaded processes; each in a fresh temporary cache."""
+    import tempfile
+
+    from .store import train_all
+
+    runs = [preset(args.preset, N=args.N, sigma_x=s, sigma_y=s).replace(train={"steps": args.steps})
+            for s in np.linspace(0.8, 1.2, args.models)]
+    out = {"bench": "workers", "models": args.models, "N": args.N, "steps": args.steps, "preset": args.preset, "workers": args.workers}
+    for name, workers in (("sequential", 1), ("parallel", args.workers)):
+        with tempfile.TemporaryDirectory() as root:
+            start = time.perf_counter()
+            train_all(runs, root, workers=workers, progress=False)
+            out[f"{name}_minutes"] = round((time.perf_counter() - start) / 60, 2)
+        print(f"{name}: {args.models} models on {workers} worker(s) in {out[f'{name}_minutes']} min "
+              f"(train + evaluate, threads per process: {torch.get_num_threads() if workers == 1 else 1})", flush=True)
+    out["speedup"] = round(out["sequential_minutes"] / out["parallel_minutes"], 2)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m paperlib.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="name", required=True)
@@ -245,13 +268,19 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("torus-geometry")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
+    p = sub.add_parser("workers")
+    p.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "paper"])
+    p.add_argument("--models", type=int, default=4)
+    p.add_argument("--N", type=int, default=16)
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--workers", type=int, default=2)
     p = sub.add_parser("geometry")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
-             "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
+             "workers": bench_workers, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     _emit(figures)

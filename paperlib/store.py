@@ -50,6 +50,14 @@ def train_or_load(run: RunConfig, root=None, callbacks=(), progress: bool = True
     return trainer
 
 
+def training_minutes(run: RunConfig, root=None) -> float:
+    """Wall-clock minutes the run's optimiser steps took (kept in its checkpoint); NaN if untrained."""
+    import torch
+
+    path = run_dir(run, root) / "checkpoint.pt"
+    return float(torch.load(path, map_location="cpu", weights_only=True)["elapsed"]) / 60 if path.exists() else float("nan")
+
+
 def evaluations_over_training(run: RunConfig, root=None) -> dict[int, Evaluation]:
     """The evaluations saved at the run's `eval_steps`, by step."""
     return load_evaluations(run_dir(run, root) / "evaluations")

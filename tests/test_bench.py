@@ -9,3 +9,11 @@ def test_percolation_bench_ends_with_one_json_line():
     figures = json.loads(out[-1])
     assert figures["bench"] == "percolation" and len(figures["mass_ratio"]) == 5
     assert figures["critical_fraction"][0] is None  # sigma = 0.1 never percolates at 0.005
+
+
+def test_workers_bench_trains_the_same_models_both_ways():
+    out = subprocess.run([sys.executable, "-m", "paperlib.bench", "workers", "--preset", "smoke", "--models", "2",
+                          "--N", "8", "--steps", "3"], capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    figures = json.loads(out[-1])
+    assert figures["models"] == 2 and figures["sequential_minutes"] > 0 and figures["parallel_minutes"] > 0
+    assert figures["speedup"] == round(figures["sequential_minutes"] / figures["parallel_minutes"], 2)

@@ -36,3 +36,16 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
 def test_run_all_rejects_unknown_sections(tmp_path):
     out = _run_all("--preset", "smoke", "--only", "9")
     assert out.returncode == 2 and "no notebook for section" in out.stderr
+
+
+def test_models_of_a_section_come_from_its_experiment_module():
+    sys.path.insert(0, str(ROOT))
+    import run_all
+    from paperlib.experiments import compose_interpolate
+
+    nbs = ROOT / "notebooks"
+    assert run_all.section_runs(nbs / "03_compose_interpolate.ipynb", "laptop") == compose_interpolate.runs("laptop")
+    assert run_all.section_runs(nbs / "01_datasets.ipynb", "laptop") == []  # trains nothing
+    assert run_all.section_runs(Path("07_nothing_here.ipynb"), "laptop") == []
+    one = compose_interpolate.fig4_runs("laptop")["2D"]
+    assert run_all.run_minutes(one, "laptop") > 4 * run_all.run_minutes(compose_interpolate.fig10_runs("laptop")["with 2D rim"], "laptop")
