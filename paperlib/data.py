@@ -104,7 +104,8 @@ def heldout_mask(labels: np.ndarray, holdout: HoldOut, N: int) -> np.ndarray:
 
 def regions(labels: np.ndarray, holdout: HoldOut, N: int) -> dict[str, np.ndarray]:
     """Boolean masks of labelled regions: all, in/out of distribution, and for the cross its three
-    parts (section 3.2, Fig. 4f): vertical (mx in band, my not), horizontal, intersection."""
+    parts (section 3.2, Fig. 4f): vertical (mx in band, my not: the image's vertical stripe of
+    held-out centres), horizontal (my in band, mx not), intersection."""
     ood = heldout_mask(labels, holdout, N)
     out = {"all": np.ones(len(labels), bool), "in_distribution": ~ood, "out_of_distribution": ood}
     if holdout.kind == "cross":

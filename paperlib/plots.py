@@ -214,7 +214,8 @@ def _bars(ax, groups: dict[str, dict[str, float]], ylabel: str = "accuracy (%)")
 
 
 def cross_accuracy(scores: dict[str, dict[str, dict]], title: str = "Fig. 4(c)-(e): accuracy in the parts of the held-out cross"):
-    """`scores[model][region]` with x, y, accuracy; panels vertical, horizontal, intersection."""
+    """`scores[model][region]` with x, y, accuracy; panels vertical (mx in the band, so mx is the
+    held-out coordinate), horizontal (my in the band), intersection."""
     parts = ("vertical", "horizontal", "intersection")
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), sharey=True)
     for ax, part, letter in zip(axes, parts, "cde"):
