@@ -40,7 +40,7 @@ NOTEBOOK_MINUTES = {
     "05_percolation": {"smoke": 0.5, "laptop": 2.0, "paper": 5.0},
 }
 DEFAULT_NOTEBOOK_MINUTES = {"smoke": 1.0, "laptop": 2.0, "paper": 5.0}
-TRAIN_MINUTES_PER_1000_STEPS = {8: 0.5, 16: 1.4, 32: 2.9}
+TRAIN_MINUTES_PER_1000_STEPS = {8: 0.9, 16: 1.3, 32: 3.1}
 EVAL_MINUTES = {8: 0.1, 16: 0.4, 32: 3.0}
 
 
@@ -67,7 +67,7 @@ def run_minutes(run: RunConfig, preset: str) -> float:
     if preset == "smoke":
         return 0.05
     N = run.data.N
-    train = TRAIN_MINUTES_PER_1000_STEPS.get(N, 2.9 * (N / 32) ** 2) * run.train.steps / 1000
+    train = TRAIN_MINUTES_PER_1000_STEPS.get(N, 3.1 * (N / 32) ** 2) * run.train.steps / 1000
     return train * run.train.batch_size / 32 + EVAL_MINUTES.get(N, 3.0 * (N / 32) ** 2) * (1 + len(run.train.eval_steps))
 
 
