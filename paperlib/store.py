@@ -71,7 +71,7 @@ def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "
         return load_evaluation(path)
     trainer = train_or_load(run, root, progress=progress, device=device)
     last = evaluations_over_training(run, root).get(run.train.steps)
-    ev = last or evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, LAYERS)
+    ev = last if last is not None else evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, LAYERS)
     save_evaluation(ev, path)
     return ev
 
