@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from .. import percolation
+from .. import data, percolation
 from ..config import RunConfig, preset
 from ..store import evaluation, train_all, train_or_load
 
@@ -78,10 +79,6 @@ def final_losses(trainer, n: int = 256, repeats: int = 4) -> tuple[float, float]
     """Fig. 14(c): the training objective of the EMA model, with seeded noise and timesteps, on
     up to `n` of its training images and on up to `n` lattice images left out by the subsample
     (NaN when lambda = 1 leaves none out)."""
-    import torch
-
-    from .. import data
-
     run = trainer.run
     full = data.make_dataset(run.replace(data={"fraction": 1.0}).data)
     seen = {tuple(label) for label in trainer.dataset.labels}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import HoldOut, RunConfig, preset
+from ..data import make_dataset
 from ..store import evaluation, train_all
 
 FAMILIES = ("bump", "bump+stripes")
@@ -53,8 +54,6 @@ class Point:
 
 def sweep(preset_name: str, root=None, progress: bool = True) -> list[Point]:
     """Train (or load) and score every (N, family, lambda) point of the preset."""
-    from ..data import make_dataset
-
     wanted = runs(preset_name)
     train_all(wanted, root, progress=progress)
     points = []
