@@ -1,37 +1,188 @@
-"""The paper's claims and what a run found, as data a program can compare.
+"""The paper's claims as tested statements with uncertainty and a three-way verdict.
 
-Each notebook records the claims its figures decide with `record(...)` into
-`<results>/claims/<notebook>.json`; `run_all.py` collects them into `claims.json` (a list of
-objects with claim, section, figure, paper, measured, reproduced) and a Markdown table.
-`reproduced` is True, False, or None when the preset cannot say (e.g. `smoke`).
+A claim is decided by a function of an experiment's results (in its `paperlib.experiments`
+module), never by a rule in a notebook. It carries the decisive quantity, a 95% interval and a
+verdict: "reproduced" when the interval lies on the paper's side of the bar, "not reproduced"
+when it lies on the other side, "inconclusive" when it straddles it (too few labels, seeds or
+sweep points to tell). The rules (bars, margins) are fixed in the experiment modules before the
+runs that they judge.
+
+Uncertainty: an accuracy is a proportion over evaluation labels, with a Wilson score interval;
+with several seeds (independently trained models) the interval is widened to cover the spread
+between seeds (a t interval of the per-seed means). Differences use Newcombe's hybrid score
+interval, trends a weighted least-squares slope, and quantities derived through interpolation
+(Fig. 5c) a parametric bootstrap over the labels.
+
+Each notebook records its claims with `record(results_dir, notebook, claims)` into
+`<results>/claims/<notebook>.json`; `run_all.py` collects them into `claims.json` (with the
+provenance of the run) and a Markdown table, `claims.md`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
-FIELDS = ("claim", "section", "figure", "paper", "measured", "reproduced")
+import numpy as np
+from scipy import stats
+
+from .files import atomic_write_json, atomic_write_text
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+Z = 1.959963984540054  # two-sided 95%
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+# --- estimates with intervals ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with its 95% interval; `n` labels (summed over seeds) and `seeds` models behind it."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int = 0
+    seeds: int = 1
+
+    def __str__(self) -> str:
+        return f"{100 * self.value:.1f}% [{100 * self.lo:.1f}, {100 * self.hi:.1f}]"
+
+    @property
+    def half_width(self) -> float:
+        return (self.hi - self.lo) / 2
 
 
-def record(results_dir, notebook: str, claim: str, section: str, figure: str, paper, measured, reproduced) -> dict:
-    """Add (or replace, by claim text) one claim in this notebook's claims file."""
-    if reproduced not in (True, False, None):
-        raise ValueError(f"reproduced: must be True, False or None, got {reproduced!r}")
-    entry = dict(zip(FIELDS, (claim, section, figure, paper, measured, reproduced)))
-    path = Path(results_dir) / "claims" / f"{notebook}.json"
-    entries = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e["claim"] != claim]
-    entries.append(entry)
-    _atomic_write(path, json.dumps(entries, indent=1))
-    return entry
+def wilson(k: float, n: int, z: float = Z) -> tuple[float, float]:
+    """Wilson score interval of k successes in n trials (sensible at 0 and n, unlike Wald's)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion(*outcomes) -> Estimate:
+    """The fraction of True over one boolean array per seed (an empty array is skipped): Wilson
+    over all labels pooled, widened with several seeds to the t interval of the per-seed means."""
+    per_seed = [np.asarray(o, bool) for o in outcomes if len(o)]
+    if not per_seed:
+        return Estimate(float("nan"), 0.0, 1.0, 0, 0)
+    k, n = sum(int(o.sum()) for o in per_seed), sum(len(o) for o in per_seed)
+    lo, hi = wilson(k, n)
+    if len(per_seed) > 1:
+        means = np.array([o.mean() for o in per_seed])
+        half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
+        lo, hi = min(lo, means.mean() - half), max(hi, means.mean() + half)
+    return Estimate(k / n, max(0.0, lo), min(1.0, hi), n, len(per_seed))
+
+
+def difference(a: Estimate, b: Estimate) -> Estimate:
+    """a - b with Newcombe's hybrid score interval built from the two intervals."""
+    d = a.value - b.value
+    lo = d - math.hypot(a.value - a.lo, b.hi - b.value)
+    hi = d + math.hypot(a.hi - a.value, b.value - b.lo)
+    return Estimate(d, lo, hi, a.n + b.n, min(a.seeds, b.seeds))
+
+
+def trend(xs, estimates: list[Estimate]) -> Estimate:
+    """The fitted change of the estimates from the smallest to the largest x (weighted least-squares
+    line, each point weighted by the inverse square of its interval's half-width), with its interval."""
+    x = np.asarray(xs, float)
+    y = np.array([e.value for e in estimates])
+    se = np.maximum([e.half_width / Z for e in estimates], 1e-3)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return Estimate(float("nan"), -1.0, 1.0)
+    w = 1 / se**2
+    xm = (w * x).sum() / w.sum()
+    sxx = (w * (x - xm) ** 2).sum()
+    slope = (w * (x - xm) * (y - (w * y).sum() / w.sum())).sum() / sxx
+    span = np.ptp(x)
+    half = Z * span / math.sqrt(sxx)
+    return Estimate(slope * span, slope * span - half, slope * span + half, sum(e.n for e in estimates))
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+def at_least(e: Estimate, bar: float) -> str:
+    """The paper says the value is at least `bar`."""
+    return REPRODUCED if e.lo >= bar else NOT_REPRODUCED if e.hi < bar else INCONCLUSIVE
+
+
+def below(e: Estimate, bar: float) -> str:
+    """The paper says the value is below `bar`."""
+    return REPRODUCED if e.hi < bar else NOT_REPRODUCED if e.lo >= bar else INCONCLUSIVE
+
+
+def positive(e: Estimate, margin: float = 0.0) -> str:
+    """The paper says the value (a difference or a trend) is positive: reproduced when the interval
+    lies above 0; not reproduced when it lies below `margin` (with margin 0: credibly not
+    positive; with margin > 0: credibly no effect of the size the claim needs); else inconclusive."""
+    if e.lo > 0:
+        return REPRODUCED
+    return NOT_REPRODUCED if e.hi < margin else INCONCLUSIVE
+
+
+def negative(e: Estimate, margin: float = 0.0) -> str:
+    """The mirror of `positive`: the value is credibly below zero, or credibly above -`margin`."""
+    return positive(Estimate(-e.value, -e.hi, -e.lo, e.n, e.seeds), margin)
+
+
+def within(e: Estimate, tolerance: float) -> str:
+    """The paper says the value (a difference) is about zero: |value| <= tolerance."""
+    if -tolerance <= e.lo and e.hi <= tolerance:
+        return REPRODUCED
+    return NOT_REPRODUCED if e.lo > tolerance or e.hi < -tolerance else INCONCLUSIVE
+
+
+def all_of(*verdicts: str) -> str:
+    """A claim made of parts: not reproduced if any part is not, reproduced if every part is."""
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
+    return REPRODUCED if all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
+
+
+def exact(ok: bool) -> str:
+    """A claim about an exact, noise-free quantity (a count, a deterministic simulation)."""
+    return REPRODUCED if ok else NOT_REPRODUCED
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """One claim of the paper and what this run found. `estimate` is the decisive quantity with
+    its interval; `criterion` the rule that turned it into `verdict`; `details` the numbers behind."""
+
+    claim: str
+    section: str
+    figure: str
+    paper: str
+    criterion: str
+    estimate: Estimate
+    verdict: str
+    measured: str = ""
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict: must be one of {VERDICTS}, got {self.verdict!r}")
+        if not math.isfinite(self.estimate.lo) or not math.isfinite(self.estimate.hi):
+            raise ValueError(f"estimate: claim {self.claim!r} needs a finite interval, got {self.estimate}")
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["interval"] = [self.estimate.lo, self.estimate.hi]
+        return out
+
+
+def record(results_dir, notebook: str, entries: list[Claim]) -> Path:
+    """Write a notebook's claims to `<results_dir>/claims/<notebook>.json` (replacing the file)."""
+    return atomic_write_json(Path(results_dir) / "claims" / f"{notebook}.json", [c.to_dict() for c in entries])
 
 
 def collect(results_dir) -> list[dict]:
@@ -40,18 +191,32 @@ def collect(results_dir) -> list[dict]:
     return [e for p in sorted(folder.glob("*.json")) for e in json.loads(p.read_text())]
 
 
-def to_markdown(entries: list[dict]) -> str:
-    mark = {True: "yes", False: "**no**", None: "n/a"}
-    rows = ["| claim | section | figure | paper | this run | reproduced |", "|---|---|---|---|---|---|"]
+def _number(value: float, percent: bool) -> str:
+    return f"{100 * value:.1f}%" if percent else f"{value:.3g}"
+
+
+def interval_text(entry: dict) -> str:
+    est = entry["estimate"]
+    percent = est.get("n", 0) > 0
+    return f"{_number(est['value'], percent)} [{_number(est['lo'], percent)}, {_number(est['hi'], percent)}]"
+
+
+def to_markdown(entries: list[dict], preset: str | None = None) -> str:
+    mark = {REPRODUCED: "reproduced", NOT_REPRODUCED: "**not reproduced**", INCONCLUSIVE: "*inconclusive*"}
+    counts = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
+    head = f"Preset `{preset}`: " if preset else ""
+    lines = [f"{head}{len(entries)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".",
+             "Estimate: the decisive quantity with its 95% interval (labels, and seeds where there are several).", "",
+             "| claim | figure | paper | criterion | estimate [95% interval] | measured | verdict |", "|---|---|---|---|---|---|---|"]
     for e in entries:
-        rows.append(f"| {e['claim']} | {e['section']} | {e['figure']} | {e['paper']} | {e['measured']} | {mark[e['reproduced']]} |")
-    return "\n".join(rows) + "\n"
+        cells = (e["claim"], e["figure"], e["paper"], e["criterion"], interval_text(e), e["measured"], mark[e["verdict"]])
+        lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
-def write(results_dir, entries: list[dict]) -> tuple[Path, Path]:
-    """Write `claims.json` and `claims.md` into the results folder."""
+def write(results_dir, entries: list[dict], provenance: dict | None = None, preset: str | None = None) -> tuple[Path, Path]:
+    """Write `claims.json` ({"preset", "provenance", "claims"}) and `claims.md` into the results folder."""
     folder = Path(results_dir)
-    js, md = folder / "claims.json", folder / "claims.md"
-    _atomic_write(js, json.dumps(entries, indent=1))
-    _atomic_write(md, to_markdown(entries))
+    js = atomic_write_json(folder / "claims.json", {"preset": preset, "provenance": provenance or {}, "claims": entries})
+    md = atomic_write_text(folder / "claims.md", to_markdown(entries, preset))
     return js, md

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 FAMILIES = ("bump", "sos", "stripes", "sos+stripes", "bump+stripes")
 HOLDOUTS = ("none", "cross", "interior_square", "exterior_square", "lesion", "center_fraction")
-LABEL_ENCODINGS = ("transformer", "canvas")
+LABEL_ENCODINGS = ("transformer", "canvas", "periodic")
 CONDITIONINGS = ("bias", "film")
 SCHEDULES = ("constant", "cosine")
 LOSS_WEIGHTS = ("uniform", "inverse_snr")
@@ -114,7 +114,8 @@ class ModelConfig:
     down1, down2, down3 blocks; `attention` which of the three down levels (and, mirrored, up
     levels) carry self-attention. `enc_dim` is the length of each of the three concatenated
     sinusoidal encodings (t, x, y). Options beyond the paper, off in the `paper` preset:
-    `label_encoding="canvas"` (frequencies pi*k/N matched to the canvas instead of base 10000),
+    `label_encoding="canvas"` (frequencies pi*k/N matched to the canvas instead of base 10000;
+    "periodic" takes 2*pi*k/N, whose encodings wrap around the canvas like the torus's labels),
     `coord_features` (sin/cos of the pixel coordinates at the label frequencies, 2 * enc_dim extra
     input channels) and `conditioning="film"` (the encoding scales as well as shifts each
     block's channels, so a block can form cos(w (x - mx)) = cos wx cos wmx + sin wx sin wmx).
@@ -181,7 +182,12 @@ class TrainConfig:
     """Optimisation (App. A.6): AdamW, warm-up then a constant or cosine learning rate, EMA weights.
 
     `steps` counts optimiser steps; `eval_steps` lists the steps at which the trainer's callbacks
-    run (the "over training" figures). `threads` sets torch's CPU threads (0: leave as is).
+    run (the "over training" figures). `seed` seeds the model's initialisation and every draw of
+    training (the data subsample has its own seed, `DataConfig.seed`).
+
+    Execution settings, which change how a run is computed but not what it computes, are left
+    out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`, and `threads`, the CPU threads
+    of a worker process that trains the run alone (0: the worker's default).
     """
 
     steps: int = 10_000
@@ -216,6 +222,9 @@ class TrainConfig:
         _require(self.threads >= 0, "threads", "must be >= 0")
 
 
+EXECUTION_FIELDS = {"train": ("checkpoint_every", "threads")}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a trained model; its `hash()` names the run in the cache."""
@@ -235,9 +244,17 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """A stable 12-hex-digit digest of every field (JSON with sorted keys)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """A stable 12-hex-digit digest of every field but the execution settings (JSON, sorted keys)."""
+        d = self.to_dict()
+        for section, names in EXECUTION_FIELDS.items():
+            for name in names:
+                d[section].pop(name)
+        return _digest(d)
+
+    def legacy_hash(self) -> str:
+        """The digest of every field, execution settings included: how runs were named before
+        those settings left the hash (`store` finds and renames such folders)."""
+        return _digest(self.to_dict())
 
     def replace(self, **sections) -> "RunConfig":
         """Copy with some fields changed: `cfg.replace(data={"sigma_x": 2.0}, train={"steps": 10})`."""
@@ -254,6 +271,10 @@ class RunConfig:
         model = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()}
         train = {k: tuple(v) if isinstance(v, list) else v for k, v in d["train"].items()}
         return cls(DataConfig(**data), ModelConfig(**model), DiffusionConfig(**d["diffusion"]), TrainConfig(**train))
+
+
+def _digest(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
 
 
 def resolve_preset(name: str = "auto") -> str:

@@ -22,16 +22,20 @@ BUMP, SOS = 0, 1
 KINDS = ("2d", "rim", "1d", "0d")
 
 
-def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodic: bool = False) -> torch.Tensor:
-    """Images of Gaussian bumps or sums of stripes, values in [0, 255], shape (n, N, N).
+def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodic: bool = False, device=None) -> torch.Tensor:
+    """Images of Gaussian bumps or sums of stripes, values in [0, 255], shape (n, N, N), float32.
 
     bump: v = 255 (1 - exp(-(x-mx)^2/(4 sx^2) - (y-my)^2/(4 sy^2)))
     sos:  v = 255 (1 - (exp(-(x-mx)^2/(4 sx^2)) + exp(-(y-my)^2/(4 sy^2))) / 2)
     `shape` is "bump", "sos", or a per-image integer tensor (0 bump, 1 sos) for mixtures.
-    With `periodic`, distances wrap around the canvas (the torus of section 3.1).
+    With `periodic`, distances wrap around the canvas (the torus of section 3.1). On the CPU the
+    images are computed in float64; on a GPU (`device`) in float32, where they are drawn for
+    training, so the labels are all that crosses to the device.
     """
-    labels = torch.as_tensor(np.asarray(labels, dtype=np.float64))
-    pix = torch.arange(1, N + 1, dtype=torch.float64)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    dtype = torch.float64 if device.type == "cpu" else torch.float32
+    labels = torch.as_tensor(np.asarray(labels, dtype=np.float64)).to(device, dtype)
+    pix = torch.arange(1, N + 1, dtype=dtype, device=device)
     dx = pix[None, :] - labels[:, 0:1]
     dy = pix[None, :] - labels[:, 1:2]
     if periodic:
@@ -46,7 +50,7 @@ def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodi
             raise ValueError(f"shape: unknown shape {shape!r}; choose 'bump' or 'sos'")
         dark = bump if shape == "bump" else sos
     else:
-        dark = torch.where(torch.as_tensor(shape)[:, None, None] == SOS, sos, bump)
+        dark = torch.where(torch.as_tensor(shape).to(device)[:, None, None] == SOS, sos, bump)
     return (255 * (1 - dark)).float()
 
 
@@ -127,6 +131,17 @@ def label_kinds(labels: np.ndarray, N: int, rim_width: float) -> np.ndarray:
     return kinds.astype(str)
 
 
+def seen_mask(labels: np.ndarray, dataset: "Dataset") -> np.ndarray:
+    """True for each label that is one of `dataset`'s 2D training images (to within 1e-6 px):
+    the evaluation labels a subsampled model has seen, as opposed to those it must generalize to."""
+
+    def keys(lab):
+        q = np.round(np.asarray(lab, float) * 1e6).astype(np.int64)
+        return q[:, 0] * (1 << 32) + q[:, 1]
+
+    return np.isin(keys(labels), keys(dataset.labels[dataset.kind == "2d"]))
+
+
 def nested_subsample(n: int, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of round(fraction * n) items; for one seed, a larger fraction is a strict
     superset (the first items of one seeded permutation), as section 3.3 and App. D.2 require."""
@@ -152,10 +167,10 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def images(self, index=None) -> torch.Tensor:
+    def images(self, index=None, device=None) -> torch.Tensor:
         idx = slice(None) if index is None else index
         c = self.config
-        return render(self.labels[idx], c.N, c.sigma_x, c.sigma_y, torch.as_tensor(self.shape[idx]), c.periodic)
+        return render(self.labels[idx], c.N, c.sigma_x, c.sigma_y, torch.as_tensor(self.shape[idx]), c.periodic, device)
 
     def counts(self) -> dict[str, int]:
         return {k: int((self.kind == k).sum()) for k in KINDS}

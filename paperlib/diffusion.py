@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .config import DiffusionConfig
 
@@ -44,14 +43,25 @@ class Schedule:
         ab = self._ab[t][:, None, None, None]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
+    def training_inputs(self, x0: torch.Tensor, generator: torch.Generator | None = None):
+        """The noised images of one training step: t uniform in {0..T-1}, eps ~ N(0, I), drawn in
+        that order from `generator` (on its own device), and x_t. Returns (x_t, t, eps)."""
+        where = generator.device if generator is not None else x0.device
+        t = torch.randint(0, self.T, (x0.shape[0],), generator=generator, device=where).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=where, dtype=x0.dtype).to(x0.device)
+        return self.q_sample(x0, t, noise), t, noise
+
+    def weighted_mse(self, predicted: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of each sample's noise-MSE times its timestep's weight (the last
+        three dimensions are one image; leading ones are kept but the batch's)."""
+        per_sample = (predicted.float() - noise).pow(2).mean(dim=(-3, -2, -1))
+        return (self._weight[t] * per_sample).mean(dim=-1)
+
     def loss(self, model, x0: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Eq. 2: E_{t, x0, eps} ||eps - eps_theta(x_t, t, c)||^2 with t uniform in {0..T-1},
         each timestep weighted as `DiffusionConfig.loss_weight` says (1 for Eq. 2 as written)."""
-        n = x0.shape[0]
-        t = torch.randint(0, self.T, (n,), generator=generator, device="cpu").to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
-        per_sample = F.mse_loss(model(self.q_sample(x0, t, noise), t, labels), noise, reduction="none").mean(dim=(1, 2, 3))
-        return (self._weight[t] * per_sample).mean()
+        x_t, t, noise = self.training_inputs(x0, generator)
+        return self.weighted_mse(model(x_t, t, labels), noise, t)
 
 
 def _noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:
@@ -60,16 +70,18 @@ def _noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:
 
 
 @torch.no_grad()
-def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 0, on_step=None) -> torch.Tensor:
+def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 0, on_step=None, x=None) -> torch.Tensor:
     """Deterministic DDIM (eta = 0) on `steps` evenly spaced timesteps; returns x0 in [-1, 1].
 
     `on_step(i, t)` is called before each network evaluation (i = 0 .. steps-1), e.g. to mark the
-    final denoising step, where the paper reads its representations (App. A.3).
+    final denoising step, where the paper reads its representations (App. A.3). The starting
+    noise is drawn from `seed`, or given as `x` (a stack of models shares one seed's noise).
     """
     device = schedule.device
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
     n, N = labels.shape[0], model.N
-    x, _ = _noise((n, 1, N, N), seed, device)
+    if x is None:
+        x, _ = _noise((n, 1, N, N), seed, device)
     ts = np.linspace(schedule.T - 1, 0, steps).round().astype(int)
     ab = schedule._ab
     for i, t in enumerate(ts):

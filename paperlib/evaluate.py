@@ -1,31 +1,42 @@
-"""Sample a trained model on evaluation labels, score it with Eq. 1, and read its representation.
+"""Sample a trained model on evaluation labels, score the images, and read the representation.
 
 The representation is the flattened output of one UNet layer ("layer 4" by default) at the final
-denoising step of the sampler, for the same labels whose images are scored (App. A.3).
+denoising step of the sampler, for the same labels whose images are scored (App. A.3). Scores are
+always computed from the images (`score`), never stored alone: a cached evaluation is rescored
+when it is loaded, so a corrected metric applies to every model already trained.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import data as datamod
+from . import metrics
 from .config import DataConfig
 from .diffusion import Schedule, sample
-from .metrics import accuracy_by_region, estimate_centres
+from .files import atomic_write
 from .model import UNet, capture
+
+SOS_FAMILIES = ("sos", "sos+stripes", "stripes")
 
 
 @dataclass
 class Evaluation:
+    """Generated images of `labels` with every reading of them (see `paperlib.metrics`):
+    `outcome[name]` holds one boolean per label, `scores[region][name]` its mean per region."""
+
     labels: np.ndarray
     images: np.ndarray
     centres: np.ndarray
+    profiles: np.ndarray
+    correlation: np.ndarray
+    outcome: dict[str, np.ndarray]
     scores: dict[str, dict]
     activations: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -34,46 +45,76 @@ class Evaluation:
         return self.scores["all"]["accuracy"]
 
 
+def ideal_shape(config: DataConfig) -> str:
+    """What an evaluation label's image should look like: a sum of stripes for the SOS and
+    stripe families, a bump otherwise."""
+    return "sos" if config.family in SOS_FAMILIES else "bump"
+
+
+def evaluation_regions(labels: np.ndarray, config: DataConfig) -> dict[str, np.ndarray]:
+    """`data.regions` of the config's held-out region, plus "seen" / "unseen" (evaluation labels
+    in / not in the training set) when lambda < 1 subsamples the 2D images."""
+    regions = datamod.regions(labels, config.holdout, config.N)
+    if config.fraction < 1:
+        seen = datamod.seen_mask(labels, datamod.make_dataset(config))
+        regions.update(seen=seen, unseen=~seen & regions["in_distribution"])
+    return regions
+
+
+def score(images, labels, config: DataConfig, activations=None, regions=None) -> Evaluation:
+    """Every reading of `images` generated for `labels` by a model trained on `config`, averaged
+    over `regions` (default: `evaluation_regions`)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    images = np.asarray(images, dtype=np.float32)
+    centres, fallback = metrics.locate(images, config.periodic)
+    profiles = metrics.profile_centres(images)
+    correlation = metrics.validity(images, labels, config.N, config.sigma_x, config.sigma_y, ideal_shape(config), config.periodic)
+    outcome = metrics.outcomes(centres, profiles, correlation >= metrics.VALID_CORRELATION, fallback, labels, config.N, config.periodic)
+    regions = evaluation_regions(labels, config) if regions is None else regions
+    return Evaluation(labels, images, centres, profiles, correlation, outcome, metrics.by_region(outcome, regions), dict(activations or {}))
+
+
 @torch.no_grad()
 def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
-             layers=(), batch_size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D)."""
+             layers=(), batch_size: int = 1024, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D).
+    Activations stay on the model's device until the last step has run."""
     model.eval()
     labels = np.asarray(labels, dtype=np.float64)
     images, acts = [], {name: [] for name in layers}
-    last_step = schedule.T - 1 if steps is None or steps >= schedule.T else steps - 1
+    n_steps = schedule.T if steps is None or steps >= schedule.T else steps
+    bar = tqdm(total=n_steps * -(-len(labels) // batch_size), disable=not progress, desc="sample", unit="step", leave=False)
     for start in range(0, len(labels), batch_size):
         chunk = labels[start:start + batch_size]
         with capture(model, layers) as records:
-            def keep_only_last(i, _t):
-                if i != last_step:
+            def on_step(i, _t):
+                bar.update(1)
+                if i != n_steps - 1:
                     for r in records.values():
                         r.clear()
-            x = sample(model, schedule, chunk, steps, seed + start, keep_only_last if layers else None)
+            x = sample(model, schedule, chunk, steps, seed + start, on_step)
         images.append(datamod.from_model_range(x[:, 0]).cpu().numpy())
         for name in layers:
-            acts[name].append(records[name][-1].numpy())
+            acts[name].append(records[name][-1].float().cpu().numpy())
+    bar.close()
     return np.concatenate(images), {k: np.concatenate(v) for k, v in acts.items()}
 
 
 def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: int | None = 50, seed: int = 0,
-             layers=(), labels=None) -> Evaluation:
-    """Generate the N x N evaluation labels (or `labels`) and score them overall and per region."""
-    N = data_config.N
-    labels = datamod.eval_labels(N) if labels is None else np.asarray(labels, dtype=np.float64)
-    images, acts = generate(model, schedule, labels, steps, seed, layers)
-    centres = estimate_centres(images)
-    regions = datamod.regions(labels, data_config.holdout, N)
-    scores = accuracy_by_region(centres, labels, regions, N, data_config.periodic)
-    return Evaluation(labels, images, centres, scores, acts)
+             layers=(), labels=None, progress: bool = False) -> Evaluation:
+    """Generate the N x N evaluation labels (or `labels`) and score them overall and per region.
+    Images are rounded to float16, the precision the cache keeps, so a reloaded evaluation scores
+    exactly as the fresh one."""
+    labels = datamod.eval_labels(data_config.N) if labels is None else np.asarray(labels, dtype=np.float64)
+    images, acts = generate(model, schedule, labels, steps, seed, layers, progress=progress)
+    return score(images.astype(np.float16), labels, data_config, acts)
 
 
 def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = None, seed: int = 0, save_dir=None):
     """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
     run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` in `results[step]`,
     appends the accuracies to `trainer.history` (saved with the checkpoint) and, with `save_dir`,
-    writes labels, images, centres, accuracies and activations to `save_dir/eval_<step>.npz` (atomically)
-    so that a cached run still has them (`load_evaluations`)."""
+    writes it to `save_dir/eval_<step>.npz` so that a cached run still has it (`load_evaluations`)."""
 
     def callback(trainer) -> None:
         run = trainer.run
@@ -86,25 +127,23 @@ def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = N
     return callback
 
 
-def save_evaluation(ev: Evaluation, path, images: bool = True) -> Path:
-    """Write an evaluation to `path` (.npz) atomically; images are kept as float16 when asked."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    extra = {"images": ev.images.astype(np.float16)} if images else {}
-    np.savez_compressed(tmp, labels=ev.labels, centres=ev.centres, scores=json.dumps(ev.scores), **extra,
-                        **{f"act_{k}": v for k, v in ev.activations.items()})
-    os.replace(tmp, path)
-    return path
+def save_evaluation(ev: Evaluation, path) -> Path:
+    """Write an evaluation's labels, images (float16) and activations to `path` (.npz), atomically;
+    its scores are written alongside for reading by eye and recomputed from the images on load."""
+    arrays = {"labels": ev.labels, "images": ev.images.astype(np.float16), "scores": json.dumps(ev.scores),
+              **{f"act_{k}": v for k, v in ev.activations.items()}}
+    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
-def load_evaluation(path) -> Evaluation:
+def load_evaluation(path, config: DataConfig) -> Evaluation:
+    """A saved evaluation, rescored with today's metrics for a model trained on `config`."""
     with np.load(path) as z:
+        if "images" not in z.files:
+            raise ValueError(f"{path}: an evaluation without images cannot be rescored; delete it to evaluate again")
         acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
-        images = z["images"].astype(np.float32) if "images" in z.files else np.empty(0)
-        return Evaluation(z["labels"], images, z["centres"], json.loads(str(z["scores"])), acts)
+        return score(z["images"].astype(np.float32), z["labels"], config, acts)
 
 
-def load_evaluations(save_dir) -> dict[int, Evaluation]:
-    """The evaluations an `evaluation_callback` saved, by step."""
-    return {int(path.stem[5:]): load_evaluation(path) for path in sorted(Path(save_dir).glob("eval_*[0-9].npz"))}
+def load_evaluations(save_dir, config: DataConfig) -> dict[int, Evaluation]:
+    """The evaluations an `evaluation_callback` saved, by step, rescored."""
+    return {int(path.stem[5:]): load_evaluation(path, config) for path in sorted(Path(save_dir).glob("eval_*[0-9].npz"))}

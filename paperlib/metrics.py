@@ -1,9 +1,20 @@
-"""The accuracy of Eq. 1 (App. A.3): where did the model put the bump?
+"""Where did the model put the bump, and did it draw the right image? (Eq. 1, App. A.3)
 
-The centre of a generated image is its darkest pixel; when the image holds no single dark blob
-(a blank image, or two bumps) the darkness-weighted centroid is used instead. A sample is correct
-when both estimated coordinates lie within 1 pixel of the label; per-axis accuracies count one
-coordinate at a time, and `accuracy_by_region` splits them over labelled regions.
+Three readings of a generated image, each scored against its label:
+
+- Eq. 1 as the paper states it: the centre is the darkest pixel; when the pixels at least
+  `BLOB_LEVEL` as dark as it form no single blob (two bumps, a stripe crossing split in two) or
+  the image is nearly blank, the darkness-weighted centroid is used instead. On the torus
+  (section 3.1) blobs are labelled with wrap-around and the centroid is a circular mean, so a
+  bump on the canvas edge counts as one blob. This is the overall metric of every figure.
+- Per-axis positions from the darkness profiles: x is the darkest column (darkness summed over
+  the rows), y the darkest row. A sum of stripes is read this way naturally: one stripe's
+  position never spoils the other's, which the whole-image centroid does. Per-axis claims on SOS
+  images (Fig. 4c-e) use these.
+- Validity: the Pearson correlation of the image's darkness with the ideal image rendered at the
+  label. A perfect image scores 1; a sigma = 1 image one pixel off 0.88 (bump) / 0.93 (SOS); one
+  lone stripe where a sum of stripes belongs 0.71. An image is valid at >= `VALID_CORRELATION`.
+  Claims about drawing the right image (composing the stripes) count images that are valid.
 """
 
 from __future__ import annotations
@@ -11,46 +22,103 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from . import data
 
 # A dark blob is the set of pixels at least this fraction as dark as the darkest pixel; on a sum of
 # stripes only the crossing qualifies (the stripes alone are half as dark).
 BLOB_LEVEL = 0.75
 # Below this darkness (in 0..255) the image counts as blank.
 MIN_DARKNESS = 32.0
+# An image is valid when its darkness correlates at least this well with the ideal image.
+VALID_CORRELATION = 0.8
 
 
-def estimate_centres(images) -> np.ndarray:
-    """(n, N, N) images in [0, 255] -> (n, 2) estimated centres (x, y) in pixel coordinates 1..N."""
+def _darkness(images) -> np.ndarray:
     img = torch.as_tensor(images).detach().cpu().numpy().astype(np.float64)
     if img.ndim == 4:
         img = img[:, 0]
-    n, H, W = img.shape
-    dark = np.clip(255.0 - img, 0, None)
-    flat = dark.reshape(n, -1)
-    arg = flat.argmax(1)
-    peak = flat.max(1)
-    centres = np.stack([arg % W + 1, arg // W + 1], axis=1).astype(np.float64)
+    return np.clip(255.0 - img, 0, None)
 
-    blobs = dark >= BLOB_LEVEL * peak[:, None, None]
+
+def _blob_counts(blobs: np.ndarray, periodic: bool) -> np.ndarray:
+    """Number of 4-connected blobs per image of a boolean (n, H, W) stack; with `periodic`,
+    blobs touching across opposite edges are one."""
+    n = len(blobs)
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = ndimage.generate_binary_structure(2, 1)
-    labelled, _ = ndimage.label(blobs, structure=structure)
-    # Components never cross images and are numbered in scan order, so an image's labels are
-    # consecutive: their count is max - min + 1.
-    per_image = labelled.reshape(n, -1)
-    top = per_image.max(1)
-    low = np.where(per_image > 0, per_image, np.iinfo(per_image.dtype).max).min(1)
-    n_blobs = np.where(top > 0, top - low + 1, 0)
-    fallback = (n_blobs != 1) | (peak < MIN_DARKNESS)
+    labelled, count = ndimage.label(blobs, structure=structure)
+    if count == 0:
+        return np.zeros(n, int)
+    pairs = [(labelled[:, 0, :], labelled[:, -1, :]), (labelled[:, :, 0], labelled[:, :, -1])] if periodic else []
+    a = np.concatenate([p[0].ravel() for p in pairs]) if pairs else np.zeros(0, int)
+    b = np.concatenate([p[1].ravel() for p in pairs]) if pairs else np.zeros(0, int)
+    keep = (a > 0) & (b > 0)
+    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(count + 1, count + 1))
+    _, component = connected_components(graph, directed=False)
+    image_of = np.zeros(count + 1, int)
+    image_of[labelled.ravel()] = np.repeat(np.arange(n), labelled[0].size)
+    distinct = np.unique(np.stack([image_of[1:], component[1:]], axis=1), axis=0)
+    return np.bincount(distinct[:, 0], minlength=n)
+
+
+def _centroid(dark: np.ndarray, periodic: bool) -> np.ndarray:
+    """Darkness-weighted centroid (x, y) per image; on the torus the circular mean of each axis."""
+    n, H, W = dark.shape
+    out = np.empty((n, 2))
+    for axis, (size, profile) in enumerate(((W, dark.sum(axis=1)), (H, dark.sum(axis=2)))):
+        pix = np.arange(1, size + 1)
+        mass = profile.sum(1)
+        if periodic:
+            angle = 2 * np.pi * pix / size
+            mean = np.arctan2(profile @ np.sin(angle), profile @ np.cos(angle))
+            out[:, axis] = np.mod(mean * size / (2 * np.pi) - 0.5, size) + 0.5
+        else:
+            out[:, axis] = np.where(mass > 0, profile @ pix / np.where(mass > 0, mass, 1), (size + 1) / 2)
+    return out
+
+
+def locate(images, periodic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 1's centre estimates (n, 2) as (x, y) in pixel coordinates 1..N, and a boolean per
+    image that is True where the centroid fallback was used."""
+    dark = _darkness(images)
+    n, H, W = dark.shape
+    flat = dark.reshape(n, -1)
+    arg, peak = flat.argmax(1), flat.max(1)
+    centres = np.stack([arg % W + 1, arg // W + 1], axis=1).astype(np.float64)
+    blobs = dark >= BLOB_LEVEL * peak[:, None, None]
+    fallback = (_blob_counts(blobs, periodic) != 1) | (peak < MIN_DARKNESS)
     if fallback.any():
-        d = dark[fallback]
-        mass = d.sum(axis=(1, 2))
-        mass[mass == 0] = 1.0
-        xs, ys = np.arange(1, W + 1), np.arange(1, H + 1)
-        cx = (d.sum(axis=1) * xs).sum(1) / mass
-        cy = (d.sum(axis=2) * ys).sum(1) / mass
-        centres[fallback] = np.stack([cx, cy], axis=1)
-    return centres
+        centres[fallback] = _centroid(dark[fallback], periodic)
+    return centres, fallback
+
+
+def estimate_centres(images, periodic: bool = False) -> np.ndarray:
+    """(n, N, N) images in [0, 255] -> (n, 2) Eq. 1 centres (x, y) in pixel coordinates 1..N."""
+    return locate(images, periodic)[0]
+
+
+def profile_centres(images) -> np.ndarray:
+    """Per-axis positions (x, y): the darkest column and the darkest row of each image, NaN for a
+    nearly blank image (so it never counts as correct)."""
+    dark = _darkness(images)
+    x = dark.sum(axis=1).argmax(1) + 1.0
+    y = dark.sum(axis=2).argmax(1) + 1.0
+    blank = dark.reshape(len(dark), -1).max(1) < MIN_DARKNESS
+    return np.where(blank[:, None], np.nan, np.stack([x, y], axis=1))
+
+
+def validity(images, labels, N: int, sigma_x: float, sigma_y: float, shape: str = "bump", periodic: bool = False) -> np.ndarray:
+    """Pearson correlation of each image's darkness with the ideal image rendered at its label
+    (1 for a perfect image, 0 for a blank one)."""
+    dark = _darkness(images).reshape(len(labels), -1)
+    ideal = _darkness(data.render(labels, N, sigma_x, sigma_y, shape, periodic)).reshape(len(labels), -1)
+    a = dark - dark.mean(1, keepdims=True)
+    b = ideal - ideal.mean(1, keepdims=True)
+    norm = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.where(norm > 0, (a * b).sum(1) / np.where(norm > 0, norm, 1), 0.0)
 
 
 def _axis_errors(pred: np.ndarray, labels: np.ndarray, N: int | None, periodic: bool) -> np.ndarray:
@@ -63,11 +131,12 @@ def _axis_errors(pred: np.ndarray, labels: np.ndarray, N: int | None, periodic: 
 
 
 def correct(pred, labels, N: int | None = None, periodic: bool = False) -> dict[str, np.ndarray]:
-    """Per-sample booleans: x correct, y correct, both (Eq. 1)."""
+    """Per-sample booleans: x correct, y correct, both (Eq. 1); a NaN estimate is never correct."""
     pred, labels = np.asarray(pred), np.asarray(labels)
     if pred.shape != labels.shape or pred.ndim != 2 or pred.shape[1] != 2:
         raise ValueError(f"pred/labels: need two (n, 2) arrays of the same shape, got {pred.shape} and {labels.shape}")
-    err = _axis_errors(pred, labels, N, periodic) < 1
+    with np.errstate(invalid="ignore"):
+        err = _axis_errors(pred, labels, N, periodic) < 1
     return {"x": err[:, 0], "y": err[:, 1], "both": err.all(axis=1)}
 
 
@@ -77,15 +146,32 @@ def accuracy(pred, labels, N: int | None = None, periodic: bool = False) -> dict
     return {"accuracy": float(c["both"].mean()), "x": float(c["x"].mean()), "y": float(c["y"].mean())}
 
 
-def accuracy_by_region(pred, labels, regions: dict[str, np.ndarray], N: int | None = None, periodic: bool = False) -> dict[str, dict]:
-    """Eq. 1 restricted to each boolean region mask (e.g. from `data.regions`); empty regions give NaN."""
-    c = correct(pred, labels, N, periodic)
+def outcomes(centres, profiles, valid, fallback, labels, N: int, periodic: bool = False) -> dict[str, np.ndarray]:
+    """Per-label booleans of every reading: Eq. 1 ("accuracy", "x", "y"), the profile positions
+    ("x_profile", "y_profile", "profile" for both), "valid" images, "composed" (valid and both
+    profile positions right: the right image at the right place) and "fallback"."""
+    eq1 = correct(centres, labels, N, periodic)
+    prof = correct(profiles, labels, N, periodic)
+    valid = np.asarray(valid, bool)
+    return {"accuracy": eq1["both"], "x": eq1["x"], "y": eq1["y"], "x_profile": prof["x"], "y_profile": prof["y"],
+            "profile": prof["both"], "valid": valid, "composed": valid & prof["both"], "fallback": np.asarray(fallback, bool)}
+
+
+def by_region(outcome: dict[str, np.ndarray], regions: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Each per-label outcome averaged over each boolean region mask: {region: {"n", name: mean}};
+    empty regions give NaN."""
+    n_labels = len(next(iter(outcome.values())))
     out = {}
     for name, mask in regions.items():
         mask = np.asarray(mask, bool)
-        if mask.shape != (len(c["both"]),):
-            raise ValueError(f"regions[{name!r}]: mask of shape {mask.shape} does not match {len(c['both'])} labels")
+        if mask.shape != (n_labels,):
+            raise ValueError(f"regions[{name!r}]: mask of shape {mask.shape} does not match {n_labels} labels")
         n = int(mask.sum())
-        mean = (lambda v: float(v[mask].mean()) if n else float("nan"))
-        out[name] = {"n": n, "accuracy": mean(c["both"]), "x": mean(c["x"]), "y": mean(c["y"])}
+        out[name] = {"n": n, **{k: float(v[mask].mean()) if n else float("nan") for k, v in outcome.items()}}
     return out
+
+
+def accuracy_by_region(pred, labels, regions: dict[str, np.ndarray], N: int | None = None, periodic: bool = False) -> dict[str, dict]:
+    """Eq. 1 restricted to each boolean region mask (e.g. from `data.regions`); empty regions give NaN."""
+    c = correct(pred, labels, N, periodic)
+    return by_region({"accuracy": c["both"], "x": c["x"], "y": c["y"]}, regions)

@@ -52,6 +52,15 @@ def canvas_freqs(dim: int, N: int) -> torch.Tensor:
     return math.pi * torch.arange(1, dim // 2 + 1).float() / N
 
 
+def periodic_freqs(dim: int, N: int) -> torch.Tensor:
+    """Frequencies 2 pi k / N, k = 1..dim/2: every encoding is N-periodic, so labels mx and mx + N
+    (the same point of the torus, section 3.1) are encoded alike."""
+    return 2 * math.pi * torch.arange(1, dim // 2 + 1).float() / N
+
+
+LABEL_FREQS = {"transformer": lambda dim, N: transformer_freqs(dim), "canvas": canvas_freqs, "periodic": periodic_freqs}
+
+
 class DoubleConv(nn.Module):
     def __init__(self, c_in: int, c_out: int, groups: int, c_mid: int | None = None, residual: bool = False):
         super().__init__()
@@ -119,10 +128,20 @@ class SelfAttention(nn.Module):
     def forward(self, x):
         b, c, h, w = x.shape
         s = x.flatten(2).transpose(1, 2)
-        n = self.norm(s)
-        s = s + self.attn(n, n, n, need_weights=False)[0]
+        s = s + self._attend(self.norm(s))
         s = s + self.ff(s)
         return s.transpose(1, 2).reshape(b, c, h, w)
+
+    def _attend(self, s):
+        """nn.MultiheadAttention's computation written out with its own weights: the feature maps
+        here hold at most a few dozen positions, and plain matmuls vectorise over a stack of
+        models (`torch.func.vmap`), where the fused attention kernel falls back to a loop."""
+        b, n, c = s.shape
+        heads = self.attn.num_heads
+        q, k, v = F.linear(s, self.attn.in_proj_weight, self.attn.in_proj_bias).view(b, n, 3, heads, c // heads).unbind(2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(c // heads), dim=-1)
+        return self.attn.out_proj(((weights @ v).transpose(1, 2)).reshape(b, n, c))
 
 
 class Block(nn.Module):
@@ -151,8 +170,7 @@ class UNet(nn.Module):
         a1, a2, a3 = config.attention
 
         self.register_buffer("t_freqs", transformer_freqs(config.enc_dim), persistent=False)
-        label_freqs = canvas_freqs(config.enc_dim, N) if config.label_encoding == "canvas" else transformer_freqs(config.enc_dim)
-        self.register_buffer("label_freqs", label_freqs, persistent=False)
+        self.register_buffer("label_freqs", LABEL_FREQS[config.label_encoding](config.enc_dim, N), persistent=False)
         self.register_buffer("coords", self._coordinate_channels(), persistent=False)
 
         n_coords = self.coords.shape[0]
@@ -214,7 +232,8 @@ def capture(model: UNet, layers=("layer4",)):
     """Record the outputs of named blocks during forward passes, flattened per sample.
 
     `layers` take block names (`LAYERS`) or the paper's numbering ("layer4" = "down3").
-    Yields a dict name -> list of tensors (one per forward pass, detached, on the CPU).
+    Yields a dict name -> list of tensors (one per forward pass, detached, left on the model's
+    device: a sampler that keeps only the last step never copies the others).
     """
     names = [LAYER_ALIASES.get(n, n) for n in layers]
     unknown = [n for n in names if n not in LAYERS]
@@ -224,7 +243,7 @@ def capture(model: UNet, layers=("layer4",)):
     handles = []
     for requested, name in zip(layers, names):
         def hook(_module, _inputs, output, key=requested):
-            records[key].append(output.detach().flatten(1).float().cpu())
+            records[key].append(output.detach().flatten(1))
         handles.append(getattr(model, name).register_forward_hook(hook))
     try:
         yield records

@@ -59,7 +59,7 @@ def training_minutes(run: RunConfig, root=None) -> float:
 
 def evaluations_over_training(run: RunConfig, root=None) -> dict[int, Evaluation]:
     """The evaluations saved at the run's `eval_steps`, by step."""
-    return load_evaluations(run_dir(run, root) / "evaluations")
+    return load_evaluations(run_dir(run, root) / "evaluations", run.data)
 
 
 def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "auto") -> Evaluation:
@@ -67,7 +67,7 @@ def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "
     a run evaluated at its last step during training reuses that evaluation."""
     path = run_dir(run, root) / "evaluation.npz"
     if path.exists():
-        return load_evaluation(path)
+        return load_evaluation(path, run.data)
     trainer = train_or_load(run, root, progress=progress, device=device)
     last = evaluations_over_training(run, root).get(run.train.steps)
     ev = last if last is not None else evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, LAYERS)

@@ -33,7 +33,38 @@ def test_pca_spectrum_sorted_and_projection():
 
 @pytest.mark.parametrize("name", ["torus3d", "clifford", "torus3d_256", "clifford_256"])
 def test_betti_numbers_of_tori(tori, name):
-    assert G.persistence(tori[name], maxdim=2, n_landmarks=200).betti == (1, 2, 1)
+    assert G.persistence(tori[name], maxdim=2).betti == (1, 2, 1)
+
+
+@pytest.mark.parametrize("r_y", [1.0, 0.5, 0.35])
+def test_lopsided_tori_read_as_tori(r_y):
+    """A torus with one ring much smaller than the other has a short second H1 bar and a short H2
+    bar, yet both stand well above the landmark noise: the rule must count them."""
+    X = G.embed(G.clifford_torus(N, N, r_y), 512, noise=0.01, seed=1)
+    assert G.persistence(X).betti == (1, 2, 1)
+
+
+def test_hyper_factorized_torus_reads_as_a_torus():
+    X = G.embed(G.hyper_factorized_torus(N, N), 512, noise=0.01, seed=4)
+    hom = G.persistence(X)
+    assert hom.betti == (1, 2, 1)
+    assert len(hom.floor) == 3 and all(f >= 0 for f in hom.floor)
+    # its rings of different x turn away from each other: x-on-x nearer the 3D torus's x-on-y
+    # statistics than the Clifford torus's (parallel) x-on-x
+    rings, t3, cl = G.ring_tests(X, N, N), G.ring_tests(G.standard_torus(N, N), N, N), G.ring_tests(G.clifford_torus(N, N), N, N)
+    for stat in G.STATISTICS:
+        assert G.wasserstein_distance(rings["x_on_x"][stat], t3["x_on_y"][stat]) < G.wasserstein_distance(rings["x_on_x"][stat], cl["x_on_x"][stat])
+
+
+def test_betti_rule_counts_bars_above_the_last_gap():
+    diagram = lambda lifetimes: np.array([[0.0, lt] for lt in lifetimes])  # noqa: E731
+    h0 = np.vstack([[0.0, np.inf], diagram(np.linspace(0.12, 0.08, 50))])  # landmark spacing: no gap
+    lopsided = [h0, diagram([1.25, 0.26, 0.11, 0.10, 0.10]), diagram([0.19, 0.044, 0.04])]
+    assert G.betti_numbers(lopsided) == (1, 2, 1)
+    noise_only = [h0, diagram(np.linspace(0.30, 0.05, 30)), diagram([0.05, 0.048])]  # a bulk, and H2 under 2x the floor
+    assert G.betti_numbers(noise_only) == (1, 0, 0)
+    tiny = [h0, diagram([1.0, 0.1]), diagram([0.02])]  # one H2 bar, but 2% of the longest bar
+    assert G.betti_numbers(tiny) == (1, 1, 0)
 
 
 def test_betti_numbers_of_a_circle_and_two_blobs():

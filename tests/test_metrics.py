@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from paperlib import data, metrics
-from paperlib.config import HoldOut
+from paperlib.config import DataConfig, HoldOut
+from paperlib.evaluate import score
 
 
 def _bumps(labels, shape="bump", N=32):
@@ -75,3 +76,58 @@ def test_mismatched_inputs_raise():
         metrics.accuracy(np.zeros((3, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="regions"):
         metrics.accuracy_by_region(np.zeros((3, 2)), np.zeros((3, 2)), {"a": np.ones(4, bool)})
+
+
+@pytest.mark.parametrize("N", [8, 16, 32])
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("family, periodic", [("bump", False), ("sos", False), ("bump", True), ("sos+stripes", False)])
+def test_ground_truth_scores_100_on_every_reading(N, sigma, family, periodic):
+    """A perfect image scores perfectly: Eq. 1, the per-axis profiles and validity, with no
+    centroid fallback, on every evaluation label (on the torus too, edges included)."""
+    config = DataConfig(family=family, N=N, sigma_x=sigma, sigma_y=sigma, d_x=1.0, d_y=1.0, periodic=periodic)
+    labels = data.eval_labels(N)
+    shape = "sos" if "sos" in family else "bump"
+    ev = score(data.render(labels, N, sigma, sigma, shape, periodic).numpy(), labels, config)
+    everything = ev.scores["all"]
+    assert everything.pop("fallback") == 0 and everything.pop("n") == N * N
+    assert everything == {k: 1.0 for k in everything}
+    assert ev.correlation.min() > 0.999
+
+
+def test_a_bump_on_the_torus_edge_is_one_blob():
+    """At x = 1 a periodic bump spills onto column N: one blob across the wrap, not two."""
+    image = data.render([[1.0, 9.0]], 16, 1.0, 1.0, "bump", periodic=True).numpy()
+    plain, fallback = metrics.locate(image, periodic=False)
+    assert fallback[0] and abs(plain[0, 0] - 1) > 5  # without wrap-around: two blobs, centroid mid-canvas
+    wrapped, fallback = metrics.locate(image, periodic=True)
+    assert not fallback[0] and np.array_equal(wrapped[0], [1.0, 9.0])
+
+
+def test_circular_centroid_on_the_torus():
+    two = np.minimum(*(data.render([[x, 8.0]], 16, 1.0, 1.0, "bump", periodic=True).numpy() for x in (15.0, 3.0)))
+    centre, fallback = metrics.locate(two, periodic=True)
+    assert fallback[0] and centre[0] == pytest.approx([1.0, 8.0], abs=0.05)  # midway across the wrap
+
+
+def test_profiles_read_each_stripe_of_a_split_crossing():
+    """A sum of stripes whose horizontal stripe is drawn twice at half strength: Eq. 1 sees two
+    crossings and falls back to the centroid, losing x; the column profile still finds x."""
+    N = 32
+    sx = np.exp(-(np.arange(1, N + 1) - 8.0) ** 2 / 4)
+    half = 0.5 * (np.exp(-(np.arange(1, N + 1) - 10.0) ** 2 / 4) + np.exp(-(np.arange(1, N + 1) - 24.0) ** 2 / 4))
+    image = 255 * (1 - (sx[None, :] + half[:, None]) / 2)
+    eq1, fallback = metrics.locate(image[None])
+    assert fallback[0] and abs(eq1[0, 0] - 8) >= 1
+    assert metrics.profile_centres(image[None])[0, 0] == 8.0
+
+
+def test_validity_tells_a_lone_stripe_from_a_sum_of_stripes():
+    labels = np.array([[16.0, 16.0]])
+    sos = data.render(labels, 32, 1.0, 1.0, "sos").numpy()
+    stripe = data.render([[16.0, -20.0]], 32, 1.0, 1.0, "sos").numpy()  # the vertical stripe alone
+    shifted = data.render(labels + [1.0, 0.0], 32, 1.0, 1.0, "sos").numpy()
+    r = lambda img: metrics.validity(img, labels, 32, 1.0, 1.0, "sos")[0]  # noqa: E731
+    assert r(sos) == pytest.approx(1.0) and r(shifted) > metrics.VALID_CORRELATION > r(stripe)
+    assert metrics.validity(np.full((1, 32, 32), 255.0), labels, 32, 1.0, 1.0, "sos")[0] == 0.0
+    blank = metrics.profile_centres(np.full((1, 32, 32), 255.0))
+    assert np.isnan(blank).all() and not metrics.correct(blank, labels)["x"][0]

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from paperlib.config import RunConfig, TrainConfig, preset
-from paperlib.train import Trainer, pick_device, use_bf16
+from paperlib.train import Trainer, autocast_dtype, pick_device, read_log
 
 
 def _run(steps=12, **train):
@@ -50,7 +50,7 @@ def test_checkpoint_is_atomic_and_loads_without_code(tmp_path):
     run = _run(steps=5)
     trainer = Trainer(run, out_dir=tmp_path).fit(progress=False)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["checkpoint.pt", "config.json", "model.safetensors"]  # no *.tmp left behind
+    assert files == ["checkpoint.pt", "config.json", "log.jsonl", "model.safetensors", "run.json"]  # no *.tmp left behind
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 5 and state["config_hash"] == run.hash()
     weights = load_file(tmp_path / "model.safetensors")
@@ -93,7 +93,34 @@ def test_lr_schedule_warmup_then_cosine():
 def test_device_choice_on_this_machine():
     dev = pick_device()
     assert dev.type in ("cpu", "cuda", "mps")
-    assert not use_bf16(torch.device("cpu"))
+    assert autocast_dtype(torch.device("cpu")) is None
+
+
+def test_mixed_precision_follows_the_gpu_generation():
+    """bf16 only where the GPU computes it natively (compute capability >= 8); fp16 with a
+    gradient scaler on older GPUs such as the T4 (7.5), whose bf16 is emulated."""
+    cuda = torch.device("cuda")
+    assert autocast_dtype(cuda, (9, 0)) is torch.bfloat16 and autocast_dtype(cuda, (8, 0)) is torch.bfloat16
+    assert autocast_dtype(cuda, (7, 5)) is torch.float16 and autocast_dtype(cuda, (6, 1)) is torch.float16
+    assert autocast_dtype(torch.device("mps"), (9, 0)) is None
+
+
+def test_a_smoke_trainer_leaves_process_settings_alone():
+    threads = torch.get_num_threads()
+    state = torch.random.get_rng_state()
+    Trainer(_run(steps=2, threads=1)).fit(progress=False)
+    assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_log_keeps_the_loss_curve(tmp_path):
+    Trainer(_run(steps=12), out_dir=tmp_path, log_every=4).fit(progress=False)
+    log = read_log(tmp_path)
+    assert [e["step"] for e in log] == [4, 8, 12]
+    assert all(np.isfinite(e["loss"]) and e["lr"] > 0 and e["images_per_s"] > 0 for e in log)
+    config = json.loads((tmp_path / "config.json").read_text())
+    done = json.loads((tmp_path / "run.json").read_text())
+    assert config["hash"] == _run(steps=12).hash() and {"code", "versions", "device", "time", "command"} <= set(config["started"])
+    assert done["steps"] == 12 and {"commit", "dirty"} == set(done["finished"]["code"])
 
 
 def test_bad_training_parameters():
@@ -144,8 +171,9 @@ def test_saved_evaluations_reload(tmp_path):
     from paperlib.evaluate import evaluation_callback, load_evaluations
 
     results = {}
-    Trainer(_run(steps=4, eval_steps=(2, 4))).fit(callbacks=(evaluation_callback(results, steps=2, save_dir=tmp_path),), progress=False)
-    loaded = load_evaluations(tmp_path)
+    run = _run(steps=4, eval_steps=(2, 4))
+    Trainer(run).fit(callbacks=(evaluation_callback(results, steps=2, save_dir=tmp_path),), progress=False)
+    loaded = load_evaluations(tmp_path, run.data)
     assert sorted(loaded) == [2, 4]
     assert np.array_equal(loaded[4].activations["layer4"], results[4].activations["layer4"])
-    assert loaded[4].accuracy == results[4].accuracy
+    assert json.dumps(loaded[4].scores) == json.dumps(results[4].scores)  # NaN for the empty held-out region

@@ -60,7 +60,7 @@ def over_training(preset_name: str, root=None, progress: bool = True, workers: i
     return run, out
 
 
-def final_geometry(checkpoint: Checkpoint, n_landmarks: int = 200) -> dict:
+def final_geometry(checkpoint: Checkpoint, n_landmarks: int = 300) -> dict:
     """Fig. 2(b) and Fig. 3: persistence of the model and of an ideal torus, and the ring
     statistics of the ideal 3D torus, the model and the ideal Clifford torus."""
     n = int(np.sqrt(len(checkpoint.labels)))
