@@ -1,0 +1,64 @@
+"""Training and sampling several runs as one stacked model gives what each run gives alone."""
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib.config import preset
+from paperlib.evaluate import evaluate
+from paperlib.stack import StackedTrainer, evaluate_stack, stack_key
+from paperlib.train import Trainer
+
+
+def _runs():
+    base = preset("smoke").replace(train={"steps": 10, "checkpoint_every": 4, "warmup": 2}, diffusion={"sample_steps": 3})
+    return [base, base.replace(data={"family": "sos", "sigma_x": 0.7}), base.replace(train={"seed": 5}, data={"fraction": 0.5})]
+
+
+def _close(a: Trainer, b: Trainer, atol: float) -> bool:
+    return all(torch.allclose(v, b.ema.state_dict()[k], atol=atol) for k, v in a.ema.state_dict().items()) and \
+        all(torch.allclose(v, b.model.state_dict()[k], atol=atol) for k, v in a.model.state_dict().items())
+
+
+def test_a_stack_of_three_ends_where_each_run_ends_alone(tmp_path):
+    runs = _runs()
+    assert len({stack_key(r) for r in runs}) == 1 and stack_key(runs[0].replace(train={"eval_steps": (5,)})) is None
+    alone = [Trainer(r, out_dir=tmp_path / "alone" / r.hash()).fit(progress=False) for r in runs]
+    stacked = [Trainer(r, out_dir=tmp_path / "stack" / r.hash()) for r in runs]
+    StackedTrainer(stacked).fit(progress=False)
+    for a, s in zip(alone, stacked):
+        assert s.step == a.step == 10 and _close(a, s, atol=1e-4)  # Adam turns grouped-conv rounding into ~1e-5
+        assert (s.out_dir / "model.safetensors").exists() and (s.out_dir / "log.jsonl").exists()
+    together = evaluate_stack(stacked, layers=("layer4",))
+    for a, ev in zip(alone, together):
+        own = evaluate(a.ema, a.schedule, a.run.data, a.run.diffusion.sample_steps, 0, ("layer4",))
+        assert np.abs(own.images - ev.images).max() < 0.5  # 0..255 scale, float16
+        assert np.allclose(own.activations["layer4"], ev.activations["layer4"], atol=1e-3)
+        assert own.accuracy == ev.accuracy
+
+
+def test_a_killed_stack_resumes_bit_identical(tmp_path):
+    runs = _runs()
+    straight = [Trainer(r, out_dir=tmp_path / "a" / r.hash()) for r in runs]
+    StackedTrainer(straight).fit(progress=False)
+    first = [Trainer(r, out_dir=tmp_path / "b" / r.hash()) for r in runs]
+    stack = StackedTrainer(first)
+    stack.fit(until=4, progress=False)  # checkpoints at 4
+    stack.train_step(), stack.train_step()  # killed at step 6, before the next checkpoint
+    resumed = [Trainer(r, out_dir=tmp_path / "b" / r.hash()) for r in runs]
+    assert [t.step for t in resumed] == [4, 4, 4]
+    StackedTrainer(resumed).fit(progress=False)
+    for a, b in zip(straight, resumed):
+        assert _close(a, b, atol=0.0)
+    alone = Trainer(runs[1], out_dir=tmp_path / "b" / runs[1].hash())  # a stacked run's checkpoint resumes alone
+    assert alone.step == 10 and _close(alone, resumed[1], atol=0.0)
+
+
+def test_only_compatible_runs_stack():
+    runs = _runs()
+    with pytest.raises(ValueError, match="stack_key"):
+        StackedTrainer([Trainer(runs[0]), Trainer(runs[0].replace(data={"N": 8}))])
+    ahead = Trainer(runs[1])
+    ahead.train_step()
+    with pytest.raises(ValueError, match="same step"):
+        StackedTrainer([Trainer(runs[0]), ahead])
