@@ -8,6 +8,10 @@ ends with one line holding a JSON object of them.
                       by side, then the geometry summary of each one's layer-4 representation
   workers             train the same small models one after another in this process, then in
                       parallel single-threaded workers (`store.train_all`), and compare wall times
+  stacked             training images/s per model for stacks of K = 1..16 runs at N = 8, 16, 32
+                      (two single-threaded workers, as `run_all.py` trains), the fraction of the
+                      CPU's peak FLOP/s, evaluation seconds; saves the throughput table that
+                      `store.train_all` and `run_all.py` use (`paperlib.cost`)
   geometry            the one-call geometry summary of 1024 points in 256 dimensions
   percolation         the full Fig. 6(c) sweep (5 sigmas, 10 lambdas, 5 seeds)
 """
@@ -70,11 +74,8 @@ def _curve(run: RunConfig, minutes: float, every: float, n_eval: int, seed: int,
         print(f"[{label}] " + " ".join(f"{k}={v}" for k, v in point.items()), flush=True)
 
     while trainer.elapsed < deadline and trainer.step < run.train.steps:
-        t = time.perf_counter()
-        trainer.train_step()
-        trainer.elapsed += time.perf_counter() - t
-        done = trainer.elapsed >= deadline or trainer.step >= run.train.steps
-        if trainer.elapsed >= next_eval and not done:
+        trainer.fit(progress=False, deadline=min(next_eval, deadline))
+        if trainer.elapsed < deadline and trainer.step < run.train.steps:
             next_eval += every * 60
             record(subset)
     record(every_label)
@@ -143,7 +144,8 @@ def bench_time_to_accuracy(args) -> dict:
         for lv in common:
             key = int(lv * 100)
             out[f"speedup_to_{key}"] = round(out[f"plain_minutes_to_{key}"] / out[f"fast_minutes_to_{key}"], 2)
-        print("time-to-accuracy ratios (plain / fast): " + (", ".join(f"{int(lv * 100)}%: {out[f'speedup_to_{int(lv * 100)}']}" for lv in common) or "no level reached by both"), flush=True)
+        ratios = ", ".join(f"{int(lv * 100)}%: {out[f'speedup_to_{int(lv * 100)}']}" for lv in common)
+        print("time-to-accuracy ratios (plain / fast): " + (ratios or "no level reached by both"), flush=True)
     return out
 
 
@@ -155,11 +157,7 @@ def _torus_summary(run: RunConfig, minutes: float, label: str) -> dict:
     from .train import Trainer
 
     torch.set_num_threads(1)
-    trainer = Trainer(run)
-    while trainer.elapsed < minutes * 60:
-        t = time.perf_counter()
-        trainer.train_step()
-        trainer.elapsed += time.perf_counter() - t
+    trainer = Trainer(run).fit(progress=False, deadline=minutes * 60)
     ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps, layers=("layer4",))
     t = time.perf_counter()
     summary = G.summarize(ev.activations["layer4"], ev.labels)
@@ -181,6 +179,92 @@ def bench_torus_geometry(args) -> dict:
         futures = {name: pool.submit(_torus_summary, run, args.minutes, name) for name, run in runs.items()}
         results = {name: f.result() for name, f in futures.items()}
     return {"bench": "torus-geometry", "minutes": args.minutes, **results}
+
+
+def _peak_gflops(seconds: float = 2.0) -> float:
+    """This process's fp32 matmul rate (GFLOP/s, 1024 x 1024 sgemm): the CPU's practical peak."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - t) / 1e9
+
+
+def _stack_rate(preset_name: str, N: int, K: int, steps: int, warmup: int = 5) -> dict:
+    """In a one-thread worker: training images/s per model of K laptop runs (data differing by
+    sigma and seed) trained as one stack (K = 1: a plain Trainer), and this worker's peak."""
+    from .stack import StackedTrainer
+    from .train import Trainer
+
+    torch.set_num_threads(1)
+    runs = [preset(preset_name, N=N, sigma_x=s, sigma_y=s).replace(train={"seed": i}) for i, s in enumerate(np.linspace(0.8, 1.2, K))]
+    trainers = [Trainer(r) for r in runs]
+    step = trainers[0].train_step if K == 1 else StackedTrainer(trainers).train_step
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        float(step().sum())
+    seconds = time.perf_counter() - t
+    return {"images_per_s": K * steps * runs[0].train.batch_size / seconds, "peak_gflops": _peak_gflops(1.0)}
+
+
+def _eval_seconds(preset_name: str, N: int, labels: int = 256) -> float:
+    """Seconds for one model's standard evaluation (N x N labels, DDIM-50), from `labels` of them."""
+    from .data import eval_labels
+    from .evaluate import generate
+    from .train import Trainer
+
+    torch.set_num_threads(1)
+    trainer = Trainer(preset(preset_name, N=N))
+    t = time.perf_counter()
+    generate(trainer.ema, trainer.schedule, eval_labels(N)[:labels], trainer.run.diffusion.sample_steps)
+    return (time.perf_counter() - t) * N * N / labels
+
+
+def bench_stacked(args) -> dict:
+    """Stacks of K runs in `--workers` one-thread worker processes (as `store.train_all` runs
+    them), K = 1 being the separate single-thread workers; figures per model and per machine."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from . import cost
+
+    out = {"bench": "stacked", "preset": args.preset, "workers": args.workers, "device": cost.device_name("cpu"),
+           "train_images_per_s": {}, "fraction_of_peak": {}, "speedup": {}, "flops_per_image": {}, "eval_seconds": {}}
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+        peak = sum(pool.map(_peak_gflops, [2.0] * args.workers))
+        out["peak_gflops"] = round(peak, 1)
+        print(f"peak: {peak:.1f} GFLOP/s over {args.workers} one-thread workers (1024^2 sgemm)", flush=True)
+        for N in args.sizes:
+            flops = cost.train_flops_per_image(preset(args.preset, N=N))
+            out["flops_per_image"][str(N)] = flops
+            rates = {}
+            for K in args.stacks:
+                if N * N * K > args.max_pixels:
+                    continue
+                steps = max(10, int(args.images / (K * 32)))
+                results = list(pool.map(_stack_rate, [args.preset] * args.workers, [N] * args.workers, [K] * args.workers, [steps] * args.workers))
+                rates[K] = sum(r["images_per_s"] for r in results)
+                fraction = rates[K] * flops / 1e9 / peak
+                out["fraction_of_peak"].setdefault(str(N), {})[str(K)] = round(fraction, 3)
+                print(f"N={N} K={K:2d}: {rates[K] / args.workers:7.0f} images/s per worker, {rates[K]:7.0f} on the machine, "
+                      f"{fraction:.1%} of peak, {rates[K] / rates[1]:.2f}x separate workers", flush=True)
+            out["train_images_per_s"][str(N)] = {str(k): round(v / args.workers, 1) for k, v in rates.items()}
+            out["speedup"][str(N)] = {str(k): round(v / rates[1], 2) for k, v in rates.items()}
+            out["eval_seconds"][str(N)] = round(_eval_seconds(args.preset, N), 1)
+            print(f"N={N}: evaluation {out['eval_seconds'][str(N)]} s per model (one thread)", flush=True)
+    table = {k: out[k] for k in ("train_images_per_s", "flops_per_image", "eval_seconds")}
+    table["eval_sample_steps"] = preset(args.preset).diffusion.sample_steps
+    out["saved"] = str(cost.save_table(out["device"], table))
+    if args.ship:
+        from .files import atomic_write_json
+
+        atomic_write_json(cost.SHIPPED, {out["device"]: table})
+        out["shipped"] = str(cost.SHIPPED)
+    return out
 
 
 def bench_geometry(args) -> dict:
@@ -274,13 +358,21 @@ def main(argv=None) -> None:
     p.add_argument("--N", type=int, default=16)
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("stacked")
+    p.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "paper"])
+    p.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32])
+    p.add_argument("--stacks", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    p.add_argument("--workers", type=int, default=2, help="one-thread worker processes (as run_all.py uses)")
+    p.add_argument("--images", type=float, default=6000, help="training images per model and measurement")
+    p.add_argument("--max-pixels", type=int, default=8 * 32 * 32, help="skip stacks with K * N^2 above this")
+    p.add_argument("--ship", action="store_true", help="also write the table shipped with the package")
     p = sub.add_parser("geometry")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
-             "workers": bench_workers, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
+             "workers": bench_workers, "stacked": bench_stacked, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     _emit(figures)

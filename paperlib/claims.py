@@ -49,7 +49,9 @@ class Estimate:
     seeds: int = 1
 
     def __str__(self) -> str:
-        return f"{100 * self.value:.1f}% [{100 * self.lo:.1f}, {100 * self.hi:.1f}]"
+        if self.n:
+            return f"{100 * self.value:.1f}% [{100 * self.lo:.1f}, {100 * self.hi:.1f}]"
+        return f"{self.value:.3g} [{self.lo:.3g}, {self.hi:.3g}]"
 
     @property
     def half_width(self) -> float:
@@ -78,7 +80,7 @@ def proportion(*outcomes) -> Estimate:
         means = np.array([o.mean() for o in per_seed])
         half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
         lo, hi = min(lo, means.mean() - half), max(hi, means.mean() + half)
-    return Estimate(k / n, max(0.0, lo), min(1.0, hi), n, len(per_seed))
+    return Estimate(k / n, max(0.0, min(lo, k / n)), min(1.0, max(hi, k / n)), n, len(per_seed))
 
 
 def difference(a: Estimate, b: Estimate) -> Estimate:
@@ -144,6 +146,26 @@ def all_of(*verdicts: str) -> str:
     if NOT_REPRODUCED in verdicts:
         return NOT_REPRODUCED
     return REPRODUCED if all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
+
+
+def deciding(parts: dict[str, tuple[Estimate, str, float]]) -> tuple[Estimate, str, str]:
+    """A compound claim from named parts (estimate, verdict, bar): its verdict (`all_of`), as its
+    estimate the part that decides it (one that fails, else one still open, else the one
+    nearest its bar), and a text of every part."""
+    verdict = all_of(*(v for _, v, _ in parts.values()))
+    rank = {NOT_REPRODUCED: 0, INCONCLUSIVE: 1, REPRODUCED: 2}
+    name = min(parts, key=lambda k: (rank[parts[k][1]], abs(parts[k][0].value - parts[k][2])))
+    return parts[name][0], verdict, f"decided by {name}. " + "; ".join(f"{k}: {e}" for k, (e, _, _) in parts.items())
+
+
+def bootstrap_estimate(value: float, replicates) -> Estimate:
+    """A derived quantity with the 95% percentile interval of its bootstrap replicates."""
+    finite = np.asarray(replicates, float)
+    finite = finite[np.isfinite(finite)]
+    if not math.isfinite(value) or len(finite) < 10:
+        raise ValueError("value: a bootstrap interval needs a finite value and replicates")
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return Estimate(float(value), float(min(lo, value)), float(max(hi, value)))
 
 
 def exact(ok: bool) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import wasserstein_distance  # noqa: F401  (re-exported for tests and notebooks)
+from scipy.stats import wasserstein_distance
 
 TESTS = ("x_on_y", "x_on_x", "y_on_y")
 STATISTICS = ("orthogonality", "parallelism")
@@ -119,6 +119,19 @@ def participation_ratio(X) -> float:
     """(sum l)^2 / sum l^2 (Gao et al. 2017): the effective dimension of section 3.1."""
     lam = pca_spectrum(X)
     return float(lam.sum() ** 2 / (lam**2).sum())
+
+
+def variance_shares(X, n_x: int, n_y: int) -> dict[str, float]:
+    """Two-way analysis of variance over the label grid: the shares of the total variance of
+    points (x fastest) explained by x alone, by y alone (row and column means) and by their
+    interaction (what is left). A representation that is a sum f(x) + g(y) has interaction 0."""
+    X = check_points(X, n_x, n_y).reshape(n_y, n_x, -1)
+    grand = X.mean(axis=(0, 1))
+    by_x, by_y = X.mean(axis=0), X.mean(axis=1)
+    total = ((X - grand) ** 2).sum()
+    interaction = ((X - by_x[None] - by_y[:, None] + grand) ** 2).sum()
+    return {"x": float(n_y * ((by_x - grand) ** 2).sum() / total), "y": float(n_x * ((by_y - grand) ** 2).sum() / total),
+            "interaction": float(interaction / total)}
 
 
 def pca_project(X, k: int = 3) -> np.ndarray:
@@ -226,20 +239,47 @@ def _ring_bases(grid: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], l
     return [b for b, _ in fix_x], [c for _, c in fix_x], [b for b, _ in fix_y], [c for _, c in fix_y]
 
 
-def _pair_statistics(bases_a, points_a, bases_b, points_b, same: bool) -> dict[str, np.ndarray]:
-    """Orthogonality: the cosines of the two principal angles between the rings' PC planes (the
-    singular values of Pa^T Pb; unlike PC-by-PC cosines they do not depend on how a circle's
-    two equal PCs happen to be rotated). Parallelism: the relative reconstruction error of ring
-    b's centred points projected on ring a's plane, r = |h - P P^T h|^2 / |h|^2 (Eq. 3)."""
-    cos, err = [], []
-    for i, (Pa, _) in enumerate(zip(bases_a, points_a)):
-        for j, (Pb, hb) in enumerate(zip(bases_b, points_b)):
-            if same and j <= i:
-                continue
-            cos.append(np.linalg.svd(Pa.T @ Pb, compute_uv=False))
-            resid = hb - (hb @ Pa) @ Pa.T
-            err.append((resid**2).sum() / max((hb**2).sum(), 1e-30))
-    return {"orthogonality": np.concatenate(cos), "parallelism": np.asarray(err)}
+def _pair_matrices(bases_a, points_a, bases_b, points_b) -> dict[str, np.ndarray]:
+    """Statistics of every ordered pair (ring a, ring b). Orthogonality: the cosines of the two
+    principal angles between the rings' PC planes, (n_a, n_b, 2) (the singular values of
+    Pa^T Pb; unlike PC-by-PC cosines they do not depend on how a circle's two equal PCs happen
+    to be rotated). Parallelism: the relative reconstruction error of ring b's centred points
+    projected on ring a's plane, r = |h - P P^T h|^2 / |h|^2 (Eq. 3), (n_a, n_b)."""
+    Pa, Pb = np.stack(bases_a), np.stack(bases_b)  # (n, D, 2)
+    hb = np.stack(points_b)  # (n_b, m, D)
+    cos = np.linalg.svd(np.einsum("adk,bdl->abkl", Pa, Pb), compute_uv=False)
+    coords = np.einsum("bmd,adk->abmk", hb, Pa)
+    captured = (coords**2).sum(axis=(2, 3))
+    total = np.maximum((hb**2).sum(axis=(1, 2)), 1e-30)[None, :]
+    return {"orthogonality": cos, "parallelism": np.clip(1 - captured / total, 0, None)}
+
+
+def ring_matrices(X, n_x: int, n_y: int) -> dict[str, dict[str, np.ndarray]]:
+    """The pair statistics of App. B for every pair of rings, as matrices: "x_on_y" (fix-x ring i,
+    fix-y ring j), "x_on_x" and "y_on_y" (ring i against ring j of the same kind)."""
+    X = check_points(X, n_x, n_y)
+    bx, px, by, py = _ring_bases(X.reshape(n_y, n_x, -1))
+    return {"x_on_y": _pair_matrices(bx, px, by, py), "x_on_x": _pair_matrices(bx, px, bx, px),
+            "y_on_y": _pair_matrices(by, py, by, py)}
+
+
+def ring_statistics(matrices: dict, ix=None, iy=None) -> dict[str, dict[str, np.ndarray]]:
+    """The statistics of the rings `ix` (fix-x) and `iy` (fix-y), flattened for histograms:
+    x-on-y over all (i, j), x-on-x and y-on-y over the pairs p < q of distinct rings. Default: every
+    ring once; a resample of ring indices gives a bootstrap replicate."""
+    n_x, n_y = matrices["x_on_y"]["parallelism"].shape
+    ix = np.arange(n_x) if ix is None else np.asarray(ix)
+    iy = np.arange(n_y) if iy is None else np.asarray(iy)
+
+    def same(m, idx):
+        p, q = np.triu_indices(len(idx), 1)
+        keep = idx[p] != idx[q]
+        return m[idx[p][keep], idx[q][keep]]
+
+    out = {"x_on_y": {s: m[np.ix_(ix, iy)] for s, m in matrices["x_on_y"].items()},
+           "x_on_x": {s: same(m, ix) for s, m in matrices["x_on_x"].items()},
+           "y_on_y": {s: same(m, iy) for s, m in matrices["y_on_y"].items()}}
+    return {t: {s: v.reshape(-1) for s, v in stats.items()} for t, stats in out.items()}
 
 
 def ring_tests(X, n_x: int, n_y: int) -> dict[str, dict[str, np.ndarray]]:
@@ -248,16 +288,10 @@ def ring_tests(X, n_x: int, n_y: int) -> dict[str, dict[str, np.ndarray]]:
     Rings: fixing x and sweeping y gives S(fix x); fixing y gives S(fix y). x-on-y compares every
     S(fix x) with every S(fix y); x-on-x every pair of different S(fix x); y-on-y likewise.
     """
-    X = check_points(X, n_x, n_y)
-    bx, px, by, py = _ring_bases(X.reshape(n_y, n_x, -1))
-    return {
-        "x_on_y": _pair_statistics(bx, px, by, py, same=False),
-        "x_on_x": _pair_statistics(bx, px, bx, px, same=True),
-        "y_on_y": _pair_statistics(by, py, by, py, same=True),
-    }
+    return ring_statistics(ring_matrices(X, n_x, n_y))
 
 
-def test_distances(stats: dict, reference: dict) -> dict[str, float]:
+def statistic_distances(stats: dict, reference: dict) -> dict[str, float]:
     """Wasserstein distance between each test statistic's histogram and the reference's."""
     return {f"{t}/{s}": float(wasserstein_distance(stats[t][s], reference[t][s])) for t in TESTS for s in STATISTICS}
 
@@ -268,7 +302,7 @@ def torus_distances(X, n_x: int, n_y: int) -> dict[str, dict[str, float]]:
     stats = ring_tests(X, n_x, n_y)
     out = {}
     for name, ref in (("torus3d", standard_torus(n_x, n_y)), ("clifford", clifford_torus(n_x, n_y))):
-        d = test_distances(stats, ring_tests(ref, n_x, n_y))
+        d = statistic_distances(stats, ring_tests(ref, n_x, n_y))
         out[name] = {**d, "mean": float(np.mean(list(d.values())))}
     return out
 

@@ -55,8 +55,10 @@ def overlap_matrix(labels, N: int, sigma: float) -> np.ndarray:
     return np.sqrt(np.clip(gram, 0, None)) / np.maximum(norm[:, None], norm[None, :])
 
 
-def neighbour_overlap(d: float, sigma: float, N: int = 32) -> float:
-    """Mean pair overlap of horizontally neighbouring bumps on the lattice of increment d (Fig. 6b).
+def neighbour_overlap(d: float, sigma: float, N: int = 32, directional: bool = False) -> float:
+    """Mean overlap of horizontally neighbouring bumps on the lattice of increment d (Fig. 6b):
+    the symmetric `pair_overlap`, or with `directional` the paper's ||a*b|| / ||a*a|| from each
+    bump to its right-hand neighbour (which exceeds 1 near half a pixel).
 
     Pairs are taken along the middle row, both centres within the central half of the canvas so
     the border does not cut them; the lattice phases against the pixels are those the dataset has.
@@ -66,12 +68,12 @@ def neighbour_overlap(d: float, sigma: float, N: int = 32) -> float:
     row = np.full(len(xs), N / 2)
     a = bright_images(np.stack([xs, row], 1), N, sigma)
     b = bright_images(np.stack([xs + d, row], 1), N, sigma)
-    return float(pair_overlap(a, b).mean())
+    return float((overlap(a, b) if directional else pair_overlap(a, b)).mean())
 
 
-def overlap_curves(ds, sigmas, N: int = 32) -> np.ndarray:
+def overlap_curves(ds, sigmas, N: int = 32, directional: bool = False) -> np.ndarray:
     """Fig. 6b: neighbour overlap for each sigma (rows) and increment d (columns)."""
-    return np.array([[neighbour_overlap(float(d), float(s), N) for d in ds] for s in sigmas])
+    return np.array([[neighbour_overlap(float(d), float(s), N, directional) for d in ds] for s in sigmas])
 
 
 def lattice(N: int = 32) -> np.ndarray:

@@ -51,24 +51,35 @@ def latent_pictures(pictures: dict[str, dict[str, np.ndarray]], N: int, title: s
 
 
 def overlap_curves(curves: dict, title: str = "Fig. 6(b): overlap of neighbouring bumps"):
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for sigma, row in zip(curves["sigmas"], curves["overlap"]):
-        ax.plot(curves["d"], row, label=f"sigma = {sigma:g}")
-    ax.set_xlabel("grid increment d (pixels)")
-    ax.set_ylabel("overlap ||a*b|| / ||a*a||")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    """Left: the directional overlap ||a*b|| / ||a*a|| (the paper's, which exceeds 1 near half a
+    pixel); right: the symmetric one the percolation simulation uses (the smaller direction)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
+    for ax, key, label in zip(axes, ("directional", "overlap"), ("directional ||a*b|| / ||a*a||", "symmetric: min of both directions")):
+        for sigma, row in zip(curves["sigmas"], curves[key]):
+            ax.plot(curves["d"], row, label=f"sigma = {sigma:g}")
+        ax.axhline(1, color="gray", lw=0.6, ls="--")
+        ax.set_xlabel("grid increment d (pixels)")
+        ax.set_title(label, fontsize=9)
+    axes[0].set_ylabel("overlap of neighbours")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def save(fig, folder, name: str) -> list[Path]:
-    """Write `name`.png and `name`.pdf into `folder` (created if missing)."""
+def save(fig, folder, name: str, show: bool = True) -> list[Path]:
+    """Write `name`.png and `name`.pdf into `folder` (created if missing), show the figure in a
+    notebook, then close it (so a long notebook does not keep every figure in memory)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
     for p in paths:
         fig.savefig(p, dpi=120, bbox_inches="tight")
+    if show and "inline" in plt.get_backend().lower():
+        from IPython.display import display
+
+        display(fig)
+    plt.close(fig)
     return paths
 
 
@@ -101,16 +112,20 @@ def mass_ratio_grid(result, title: str = "Fig. 13: mass ratio for several thresh
     return fig
 
 
-def accuracy_vs_fraction(sigmas, fractions, accuracy, title: str = "Fig. 6(e): terminal accuracy"):
-    """Accuracy of the trained models against lambda, one line per sigma."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for sigma, row in zip(sigmas, accuracy):
-        ax.plot(fractions, 100 * np.asarray(row), marker="o", label=f"sigma = {sigma:g}")
-    ax.set_xlabel("fraction of the lattice in the data, lambda")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+def accuracy_vs_fraction(sigmas, fractions, accuracy, unseen=None, title: str = "Fig. 6(e): terminal accuracy"):
+    """Accuracy of the trained models against lambda, one line per sigma; with `unseen`, a second
+    panel on the labels each model did not see (generalization rather than memory)."""
+    panels = [("all labels", accuracy)] + ([("labels not in the training set", unseen)] if unseen is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False, sharey=True)
+    for ax, (name, table) in zip(axes[0], panels):
+        for sigma, row in zip(sigmas, table):
+            ax.plot(fractions, 100 * np.asarray(row), marker="o", label=f"sigma = {sigma:g}")
+        ax.set_xlabel("fraction of the lattice in the data, lambda")
+        ax.set_ylim(-2, 102)
+        ax.set_title(name, fontsize=9)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    axes[0, -1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -214,12 +229,14 @@ def _bars(ax, groups: dict[str, dict[str, float]], ylabel: str = "accuracy (%)")
 
 
 def cross_accuracy(scores: dict[str, dict[str, dict]], title: str = "Fig. 4(c)-(e): accuracy in the parts of the held-out cross"):
-    """`scores[model][region]` with x, y, accuracy; panels vertical (mx in the band, so mx is the
-    held-out coordinate), horizontal (my in the band), intersection."""
+    """`scores[model][region]` with the readings of `paperlib.metrics`; panels vertical (mx in the
+    band, so mx is the held-out coordinate), horizontal (my in the band), intersection. Bars: mx
+    and my from the darkness profiles, valid sums of stripes at the right place, and Eq. 1."""
     parts = ("vertical", "horizontal", "intersection")
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
     for ax, part, letter in zip(axes, parts, "cde"):
-        _bars(ax, {m: {"mx": s[part]["x"], "my": s[part]["y"], "both": s[part]["accuracy"]} for m, s in scores.items()})
+        _bars(ax, {m: {"mx (profile)": s[part]["x_profile"], "my (profile)": s[part]["y_profile"],
+                       "right image": s[part]["composed"], "Eq. 1": s[part]["accuracy"]} for m, s in scores.items()})
         ax.set_title(f"({letter}) {part}", fontsize=9)
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
@@ -330,7 +347,7 @@ def losses_vs_fraction(points, title: str = "Fig. 14(c): final training and vali
     return fig
 
 
-def test_regions(image: np.ndarray, lo: float, hi: float, title: str = "Fig. 4(f): the parts of the held-out cross"):
+def cross_regions(image: np.ndarray, lo: float, hi: float, title: str = "Fig. 4(f): the parts of the held-out cross"):
     """A sample image with the cross's vertical, horizontal and intersection parts outlined."""
     N = image.shape[0]
     fig, ax = plt.subplots(figsize=(3.4, 3.4))
@@ -343,3 +360,68 @@ def test_regions(image: np.ndarray, lo: float, hi: float, title: str = "Fig. 4(f
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def ideal_tori(n: int = 32, title: str = "Fig. 2(a): the 3D torus (coupled) and the Clifford torus (factorized)"):
+    """2D projections of both ideal tori: the 3D torus's (x, y), (x, z) and the Clifford torus's
+    planes (1, 2), (1, 3), coloured by the x angle."""
+    from . import geometry as G
+
+    t3, cl = G.standard_torus(n, n), G.clifford_torus(n, n)
+    colour = np.tile(np.arange(n), n)
+    views = [("3D torus: axes 1, 2", t3[:, [0, 1]]), ("3D torus: axes 1, 3", t3[:, [0, 2]]),
+             ("Clifford: axes 1, 2", cl[:, [0, 1]]), ("Clifford: axes 1, 3", cl[:, [0, 2]])]
+    fig, axes = plt.subplots(1, 4, figsize=(11, 2.9))
+    for ax, (name, xy) in zip(axes, views):
+        ax.scatter(*xy.T, c=colour, cmap="twilight", s=3)
+        ax.set_title(name, fontsize=9)
+        ax.set_aspect("equal")
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def barcodes(homologies: dict, k: int = 8, title: str = "Fig. 2(b): the longest bars and the noise floor"):
+    """The `k` longest finite bars per homology dimension of each object, as lifetimes, with the
+    noise floor of the Betti rule (the longest bar not counted) dashed."""
+    fig, axes = plt.subplots(1, len(homologies), figsize=(3.6 * len(homologies), 3.0), squeeze=False, sharey=True)
+    for ax, (name, hom) in zip(axes[0], homologies.items()):
+        for dim, d in enumerate(hom.diagrams[1:], start=1):
+            finite = d[np.isfinite(d[:, 1])]
+            life = np.sort(finite[:, 1] - finite[:, 0])[::-1][:k]
+            x = dim + np.linspace(-0.3, 0.3, max(len(life), 1))[: len(life)]
+            ax.bar(x, life, width=0.6 / k, color=f"C{dim}")
+            if hom.floor:
+                ax.hlines(hom.floor[dim], dim - 0.4, dim + 0.4, colors="black", linestyles="--", lw=0.8)
+        ax.set_xticks([1, 2], ["H1", "H2"])
+        ax.set_title(f"{name}: Betti {tuple(hom.betti)}", fontsize=9)
+    axes[0, 0].set_ylabel("lifetime (death - birth)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(log: list[dict], history: list[dict] | None = None, title: str = "training"):
+    """Loss (and learning rate) over training from a run's `log.jsonl`; accuracy at the
+    evaluations over training when the run has them."""
+    panels = 2 if history else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.2), squeeze=False)
+    ax = axes[0, 0]
+    steps = [e["step"] for e in log]
+    ax.plot(steps, [e["loss"] for e in log], label="loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    twin = ax.twinx()
+    twin.plot(steps, [e["lr"] for e in log], color="gray", lw=0.8, label="learning rate")
+    twin.set_ylabel("learning rate", color="gray")
+    if history:
+        axes[0, 1].plot([h["step"] for h in history], [100 * h["all"] for h in history], marker="o")
+        axes[0, 1].set_xlabel("step")
+        axes[0, 1].set_ylabel("accuracy (%)")
+        axes[0, 1].set_ylim(-2, 102)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+

@@ -26,9 +26,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .config import RunConfig
-from .diffusion import Schedule, ddim_sample, _noise
-from .evaluate import Evaluation, score
 from .data import eval_labels, from_model_range
+from .diffusion import Schedule, _noise, ddim_sample
+from .evaluate import Evaluation, score
 from .model import capture
 from .train import Trainer, lr_factor, make_optimizer
 

@@ -1,4 +1,3 @@
-import time
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ def test_overlap_of_a_bump_with_itself_is_one():
         a = P.bright_images([[16.0, 16.0], [3.3, 30.0]], 32, sigma)
         assert P.overlap(a, a) == pytest.approx([1.0, 1.0])
         assert P.pair_overlap(a, a) == pytest.approx([1.0, 1.0])
-    O = P.overlap_matrix(P.lattice(32)[:50], 32, 1.0)
-    assert np.allclose(np.diag(O), 1.0) and np.allclose(O, O.T) and O.max() <= 1 + 1e-12
+    overlaps = P.overlap_matrix(P.lattice(32)[:50], 32, 1.0)
+    assert np.allclose(np.diag(overlaps), 1.0) and np.allclose(overlaps, overlaps.T) and overlaps.max() <= 1 + 1e-12
 
 
 def test_overlap_falls_with_distance_for_pixel_aligned_pairs():

@@ -1,9 +1,13 @@
 """Section 3.2, App. C: the model composes but does not interpolate (Fig. 4, 10, 11, 12).
 
 Models train on sum-of-stripes (SOS) and bump sets with a region of 2D labels held out, and are
-scored in the held-out region: for the cross of Fig. 4 in its vertical part (mx in the band),
-horizontal part and intersection; for lesions and squares in and out of distribution. Every
-model of the section is listed by `runs(preset)`, trained once (in parallel on a CPU) and cached.
+scored in the held-out region: for the cross of Fig. 4 in its vertical part (mx in the band, so
+mx is the held-out coordinate and my the seen one), horizontal part and intersection; for
+lesions and squares in and out of distribution. Positions on SOS images are read per axis from
+the darkness profiles (`metrics.profile_centres`), so one stripe never spoils the other's
+reading; "composed" counts images that are valid sums of stripes at the right place
+(`metrics.VALID_CORRELATION`); bump images are read with Eq. 1. Eq. 1's numbers are kept beside
+the profiles'. The claims near their bar are trained with several seeds (`SWEEPS[...]["seeds"]`).
 """
 
 from __future__ import annotations
@@ -12,23 +16,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import claims as C
 from .. import data
 from ..config import HoldOut, RunConfig, preset
-from ..evaluate import Evaluation
-from ..metrics import accuracy_by_region
+from ..evaluate import Evaluation, ideal_shape
+from ..metrics import by_region
 from ..store import evaluation, train_all
 
-# Sweep points per preset: the image size of every figure but Fig. 4(a)-(f) ("N"), lambdas of the
-# 2D bumps in Fig. 4(g), lesion widths (Fig. 11) and square widths W (Fig. 12), in pixels of that
-# N. The laptop preset runs them at N = 16 (widths halved), where a model trains ~4x faster, and
-# keeps the points that decide each claim; Fig. 4(a)-(f) stays at the preset's N = 32.
+# Sweep points per preset, in pixels of the section's image size N: seeds of the models whose
+# claims sit near their bar (the 2D SOS model, the rim model), lambdas of the 2D bumps in Fig. 4(g),
+# the label spacing and widths of the lesions (Fig. 11; sub-pixel spacing so that a narrow lesion
+# can be interpolated) and the square widths W (Fig. 12). The laptop preset runs the section at
+# N = 16 (a quarter of the cost per model; the cross becomes [6.5, 9.5]).
 SWEEPS = {
-    "smoke": {"N": 16, "fig4g_fractions": (0.5,), "lesion_widths": (2.0,), "square_widths": (4.0,)},
-    "laptop": {"N": 16, "fig4g_fractions": (0.2, 1.0), "lesion_widths": (1.0, 4.0), "square_widths": (5.0,)},
-    "paper": {"N": 32, "fig4g_fractions": (0.2, 0.4, 0.6, 0.8, 1.0), "lesion_widths": (1.0, 2.0, 3.5, 5.0, 6.5, 8.0),
-              "square_widths": (4.0, 8.0, 12.0, 16.0)},
+    "smoke": {"N": 16, "seeds": 2, "fig4g_fractions": (0.3, 1.0), "lesion_d": 0.5, "lesion_widths": (1.0, 3.0),
+              "square_widths": (3.0, 5.0)},
+    "laptop": {"N": 16, "seeds": 3, "fig4g_fractions": (0.2, 0.5, 1.0), "lesion_d": 0.25, "lesion_widths": (1.0, 2.0, 3.5, 5.0),
+               "square_widths": (3.0, 5.0, 7.0)},
+    "gpu": {"N": 32, "seeds": 3, "fig4g_fractions": (0.2, 0.4, 0.6, 0.8, 1.0), "lesion_d": 0.1,
+            "lesion_widths": (1.0, 2.0, 3.5, 5.0, 6.5, 8.0), "square_widths": (4.0, 8.0, 12.0, 16.0)},
+    "paper": {"N": 32, "seeds": 1, "fig4g_fractions": (0.2, 0.4, 0.6, 0.8, 1.0), "lesion_d": 0.1,
+              "lesion_widths": (1.0, 2.0, 3.5, 5.0, 6.5, 8.0), "square_widths": (4.0, 8.0, 12.0, 16.0)},
 }
 FIG4_MODELS = ("2D", "1D", "2D+1D")
+CROSS_PARTS = ("vertical", "horizontal", "intersection")
+HIGH = 0.5  # "high" and "low" accuracy as the claims use them: at least / below 50%
+SIMILAR = 0.15  # "about equal": within 15 points
+DECAY = 0.10  # a decay the claims can see: at least 10 points over the sweep
 
 
 def cross(N: int) -> HoldOut:
@@ -36,99 +50,147 @@ def cross(N: int) -> HoldOut:
     return HoldOut("cross", lo=13 * N / 32, hi=19 * N / 32)
 
 
-def fig4_runs(preset_name: str) -> dict[str, RunConfig]:
-    """The 2D SOS, 1D stripes (without the 2D rim, App. C.1) and 2D+1D SOS models of Fig. 4."""
-    N = preset(preset_name).data.N
-    return {
-        "2D": preset(preset_name, family="sos", holdout=cross(N)),
-        "1D": preset(preset_name, family="stripes", rim=False),
-        "2D+1D": preset(preset_name, family="sos+stripes", holdout=cross(N)),
-    }
+def settings(preset_name: str, **overrides) -> dict:
+    """The preset's sweep points with some replaced (the notebook's papermill parameters)."""
+    unknown = set(overrides) - set(SWEEPS[preset_name])
+    if unknown:
+        raise ValueError(f"sweep: unknown sweep point(s) {sorted(unknown)}; choose from {sorted(SWEEPS[preset_name])}")
+    return {**SWEEPS[preset_name], **{k: v for k, v in overrides.items() if v is not None}}
 
 
-def fig4g_runs(preset_name: str) -> dict[float, RunConfig]:
+def _seeds(run: RunConfig, n: int) -> list[RunConfig]:
+    return [run.replace(train={"seed": s}) for s in range(n)]
+
+
+def fig4_runs(preset_name: str, sweep: dict | None = None) -> dict[str, list[RunConfig]]:
+    """The 2D SOS model (several seeds), the 1D stripes (without the 2D rim, App. C.1) and the
+    2D+1D SOS models of Fig. 4."""
+    sweep = sweep or SWEEPS[preset_name]
+    N = sweep["N"]
+    return {"2D": _seeds(preset(preset_name, N=N, family="sos", holdout=cross(N)), sweep["seeds"]),
+            "1D": [preset(preset_name, N=N, family="stripes", rim=False)],
+            "2D+1D": [preset(preset_name, N=N, family="sos+stripes", holdout=cross(N))]}
+
+
+def fig4g_runs(preset_name: str, sweep: dict | None = None) -> dict[float, list[RunConfig]]:
     """2D bumps (subsampled to lambda) + 1D stripes, with the cross held out (Fig. 4g, 9h)."""
-    N = SWEEPS[preset_name]["N"]
-    return {f: preset(preset_name, N=N, family="bump+stripes", holdout=cross(N), fraction=f)
-            for f in SWEEPS[preset_name]["fig4g_fractions"]}
+    sweep = sweep or SWEEPS[preset_name]
+    N = sweep["N"]
+    return {f: [preset(preset_name, N=N, family="bump+stripes", holdout=cross(N), fraction=f)] for f in sweep["fig4g_fractions"]}
 
 
-def fig10_runs(preset_name: str) -> dict[str, RunConfig]:
-    """1D stripes without and with the 2D rim (App. C.2)."""
-    N = SWEEPS[preset_name]["N"]
-    return {"without 2D rim": preset(preset_name, N=N, family="stripes", rim=False),
-            "with 2D rim": preset(preset_name, N=N, family="stripes", rim=True)}
+def fig10_runs(preset_name: str, sweep: dict | None = None) -> dict[str, list[RunConfig]]:
+    """1D stripes without and with the 2D rim (App. C.2; the rim model with several seeds), and
+    the 2D+1D model of the same N that the paper compares the rim model with."""
+    sweep = sweep or SWEEPS[preset_name]
+    fig4 = fig4_runs(preset_name, sweep)
+    return {"without 2D rim": fig4["1D"],
+            "with 2D rim": _seeds(preset(preset_name, N=sweep["N"], family="stripes", rim=True), sweep["seeds"]),
+            "2D+1D": fig4["2D+1D"]}
 
 
-def fig11_runs(preset_name: str) -> dict[float, RunConfig]:
-    """2D SOS with a vertical lesion of each width at the canvas centre (App. C.3)."""
-    N = SWEEPS[preset_name]["N"]
-    return {w: preset(preset_name, N=N, family="sos", holdout=HoldOut("lesion", width=w))
-            for w in SWEEPS[preset_name]["lesion_widths"]}
+def fig11_runs(preset_name: str, sweep: dict | None = None) -> dict[float, list[RunConfig]]:
+    """2D SOS with a vertical lesion of each width at the canvas centre, labels spaced d (App. C.3)."""
+    sweep = sweep or SWEEPS[preset_name]
+    d = sweep["lesion_d"]
+    return {w: [preset(preset_name, N=sweep["N"], family="sos", d_x=d, d_y=d, holdout=HoldOut("lesion", width=w))]
+            for w in sweep["lesion_widths"]}
 
 
-def fig12_runs(preset_name: str) -> dict[tuple[str, str, float], RunConfig]:
+def fig12_runs(preset_name: str, sweep: dict | None = None) -> dict[tuple[str, str, float], list[RunConfig]]:
     """(family, "interior"|"exterior", W) -> 2D bump or SOS model with a W x W square held out (App. C.4)."""
-    N = SWEEPS[preset_name]["N"]
-    return {(family, where, w): preset(preset_name, N=N, family=family, holdout=HoldOut(f"{where}_square", width=w))
-            for family in ("bump", "sos") for where in ("interior", "exterior")
-            for w in SWEEPS[preset_name]["square_widths"]}
+    sweep = sweep or SWEEPS[preset_name]
+    return {(family, where, w): [preset(preset_name, N=sweep["N"], family=family, holdout=HoldOut(f"{where}_square", width=w))]
+            for family in ("bump", "sos") for where in ("interior", "exterior") for w in sweep["square_widths"]}
 
 
-def runs(preset_name: str) -> list[RunConfig]:
-    """Every model this section trains (`run_all.py` trains them all up front, in parallel)."""
-    groups = (fig4_runs, fig4g_runs, fig10_runs, fig11_runs, fig12_runs)
-    return [run for group in groups for run in group(preset_name).values()]
+GROUPS = (fig4_runs, fig4g_runs, fig10_runs, fig11_runs, fig12_runs)
+
+
+def runs(preset_name: str, sweep: dict | None = None) -> list[RunConfig]:
+    """Every model this section trains (`run_all.py` trains them all up front)."""
+    out = {run.hash(): run for group in GROUPS for runs_ in group(preset_name, sweep).values() for run in runs_}
+    return list(out.values())
 
 
 @dataclass
 class Result:
-    """One trained model scored on the N x N labels; `scores[region]` has n, accuracy, x, y."""
+    """The seeds of one model scored on the N x N labels: per-seed evaluations and outcomes per
+    region; `scores[region][reading]` pools the seeds (for tables and plots)."""
 
-    run: RunConfig
+    runs: list[RunConfig]
     n_train: dict[str, int]
+    evaluations: list[Evaluation]
+    regions: list[dict[str, np.ndarray]]
     scores: dict[str, dict]
-    evaluation: Evaluation
+
+    @property
+    def run(self) -> RunConfig:
+        return self.runs[0]
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.evaluations[0]
+
+    def estimate(self, region: str, reading: str) -> C.Estimate:
+        """A reading ("accuracy", "x_profile", "composed", ...) in a region, over labels and seeds."""
+        return C.proportion(*[ev.outcome[reading][masks[region]] for ev, masks in zip(self.evaluations, self.regions)])
 
 
-def _results(named: dict, root, progress: bool, regions_of=None) -> dict:
-    """Train what is missing, then score each model on its own regions or on `regions_of(run)`."""
-    train_all(named.values(), root, progress=progress)
-    out = {}
-    for key, run in named.items():
-        ev = evaluation(run, root, progress=progress)
-        holdout = regions_of(run) if regions_of else run.data.holdout
-        scores = accuracy_by_region(ev.centres, ev.labels, data.regions(ev.labels, holdout, run.data.N), run.data.N)
-        out[key] = Result(run, data.make_dataset(run.data).counts(), scores, ev)
-    return out
+def result(runs_: list[RunConfig], evaluations: list[Evaluation], holdout: HoldOut | None = None) -> Result:
+    """Score each seed in the regions of `holdout` (default: its own held-out region), plus
+    seen / unseen where lambda < 1."""
+    regions = []
+    for run, ev in zip(runs_, evaluations):
+        masks = data.regions(ev.labels, holdout or run.data.holdout, run.data.N)
+        if run.data.fraction < 1:
+            seen = data.seen_mask(ev.labels, data.make_dataset(run.data))
+            masks.update(seen=seen & masks["in_distribution"], unseen=~seen & masks["in_distribution"])
+        regions.append(masks)
+    pooled = {name: np.concatenate([m[name] for m in regions]) for name in regions[0]}
+    outcome = {k: np.concatenate([ev.outcome[k] for ev in evaluations]) for k in evaluations[0].outcome}
+    return Result(list(runs_), data.make_dataset(runs_[0].data).counts(), list(evaluations), regions, by_region(outcome, pooled))
 
 
-def figure4(preset_name: str, root=None, progress: bool = True) -> dict[str, Result]:
-    """Fig. 4(c)-(e): every model scored in the parts of the cross (the 1D model too, though
-    its training set holds no 2D image at all)."""
-    return _results(fig4_runs(preset_name), root, progress, lambda run: cross(run.data.N))
+def _results(named: dict, root, progress: bool, holdout_of=None) -> dict:
+    train_all([r for runs_ in named.values() for r in runs_], root, progress=progress)
+    return {key: result(runs_, [evaluation(r, root, progress=progress) for r in runs_], holdout_of(runs_[0]) if holdout_of else None)
+            for key, runs_ in named.items()}
 
 
-def figure4g(preset_name: str, root=None, progress: bool = True) -> dict[float, Result]:
-    return _results(fig4g_runs(preset_name), root, progress)
+def figure4(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[str, Result]:
+    """Fig. 4(c)-(e): every model scored in the parts of the cross (the 1D model too, though its
+    training set holds no 2D image at all)."""
+    return _results(fig4_runs(preset_name, sweep), root, progress, lambda run: cross(run.data.N))
 
 
-def figure10(preset_name: str, root=None, progress: bool = True) -> dict[str, Result]:
-    """Both stripe models scored in and out of the cross of Fig. 4 (App. C.2)."""
-    return _results(fig10_runs(preset_name), root, progress, lambda run: cross(run.data.N))
+def figure4g(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[float, Result]:
+    return _results(fig4g_runs(preset_name, sweep), root, progress)
 
 
-def figure11(preset_name: str, root=None, progress: bool = True) -> dict[float, Result]:
-    return _results(fig11_runs(preset_name), root, progress)
+def figure10(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[str, Result]:
+    """The stripe models and the 2D+1D model scored in and out of the cross of Fig. 4 (App. C.2)."""
+    return _results(fig10_runs(preset_name, sweep), root, progress, lambda run: cross(run.data.N))
 
 
-def figure12(preset_name: str, root=None, progress: bool = True) -> dict[tuple[str, str, float], Result]:
-    return _results(fig12_runs(preset_name), root, progress)
+def figure11(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[float, Result]:
+    return _results(fig11_runs(preset_name, sweep), root, progress)
 
 
-def table(results: dict, regions=("all", "in_distribution", "out_of_distribution"), field: str = "accuracy") -> dict:
-    """{key: {region: value}} for the notebook's printout and the claims table."""
-    return {key: {r: round(float(res.scores[r][field]), 3) for r in regions if r in res.scores} for key, res in results.items()}
+def figure12(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[tuple[str, str, float], Result]:
+    return _results(fig12_runs(preset_name, sweep), root, progress)
+
+
+def position(result_: Result) -> str:
+    """The reading of "the generated centre is right": the per-axis profiles on SOS images,
+    Eq. 1 on bumps."""
+    return "profile" if ideal_shape(result_.run.data) == "sos" else "accuracy"
+
+
+def table(results: dict, regions=("all", "in_distribution", "out_of_distribution"), reading: str | None = None) -> dict:
+    """{key: {region: value}} for the notebook's printout and plots (seeds pooled)."""
+    return {key: {r: round(float(res.scores[r][reading or position(res)]), 3) for r in regions if r in res.scores}
+            for key, res in results.items()}
 
 
 def square_curves(results: dict[tuple[str, str, float], Result]) -> dict[str, dict[float, dict[str, float]]]:
@@ -138,8 +200,107 @@ def square_curves(results: dict[tuple[str, str, float], Result]) -> dict[str, di
             for letter, (family, where) in panels.items()}
 
 
-def sample_images(result: Result, n: int = 25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_images(result_: Result, n: int = 25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` randomly chosen generated images and their labels (Fig. 10c, f)."""
-    ev = result.evaluation
+    ev = result_.evaluation
     idx = np.sort(np.random.default_rng(seed).choice(len(ev.labels), size=min(n, len(ev.labels)), replace=False))
     return ev.images[idx], ev.labels[idx]
+
+
+# --- claims ----------------------------------------------------------------------------------------
+
+def _eq1_beside(res: Result, pairs) -> dict:
+    """Eq. 1's per-axis numbers next to the profiles', and where they disagree by > 10 points."""
+    out = {}
+    for part, axis in pairs:
+        prof, eq1 = res.scores[part][f"{axis}_profile"], res.scores[part][axis]
+        out[f"{part} {axis}"] = {"profile": round(prof, 3), "Eq. 1": round(eq1, 3), "disagree": bool(abs(prof - eq1) > 0.1)}
+    out["fallback rate (all labels)"] = round(res.scores["all"]["fallback"], 3)
+    return out
+
+
+def claims(fig4: dict[str, Result], fig4g: dict[float, Result], fig10: dict[str, Result], fig11: dict[float, Result],
+           fig12: dict[tuple[str, str, float], Result]) -> list[C.Claim]:
+    """Section 3.2's and App. C's claims, with the criteria fixed before the run."""
+    out = []
+    two_d = fig4["2D"]
+    parts = {"vertical arm, seen my": (two_d.estimate("vertical", "y_profile"), HIGH, C.at_least),
+             "vertical arm, held-out mx": (two_d.estimate("vertical", "x_profile"), HIGH, C.below),
+             "horizontal arm, seen mx": (two_d.estimate("horizontal", "x_profile"), HIGH, C.at_least),
+             "horizontal arm, held-out my": (two_d.estimate("horizontal", "y_profile"), HIGH, C.below),
+             "intersection, both": (two_d.estimate("intersection", "profile"), HIGH, C.below)}
+    e, verdict, measured = C.deciding({k: (est, rule(est, bar), bar) for k, (est, bar, rule) in parts.items()})
+    out.append(C.Claim(
+        f"The 2D SOS model composes but does not interpolate ({two_d.estimate('all', 'profile').seeds} seeds)", "3.2", "Fig. 4(c)-(e)",
+        "in each arm the seen coordinate high and the held-out one low; both low in the intersection",
+        "per-axis profile positions: seen >= 50% and held-out < 50% in each arm, intersection < 50% (Wilson/seed intervals)",
+        e, verdict, measured, _eq1_beside(two_d, [("vertical", "x"), ("vertical", "y"), ("horizontal", "x"), ("horizontal", "y")])))
+
+    both = fig4["2D+1D"]
+    parts = {p: (both.estimate(p, "composed"), HIGH) for p in CROSS_PARTS}
+    e, verdict, measured = C.deciding({k: (est, C.at_least(est, bar), bar) for k, (est, bar) in parts.items()})
+    out.append(C.Claim("The 2D+1D SOS model draws the right sum of stripes in every part of the cross", "3.2", "Fig. 4(c)-(e)",
+                       "high in every part", "valid image at the right place (profiles) >= 50% in each part", e, verdict, measured,
+                       _eq1_beside(both, [(p, a) for p in CROSS_PARTS for a in ("x", "y")])))
+
+    one_d = fig4["1D"]
+    gap = C.difference(one_d.estimate("out_of_distribution", "composed"), both.estimate("out_of_distribution", "composed"))
+    low = one_d.estimate("out_of_distribution", "composed")
+    out.append(C.Claim("The 1D model, with no compositional example, fails to compose the stripes", "3.2", "Fig. 4(c)-(e), 10(c)",
+                       "fails: one stripe at the right place, not their sum",
+                       "in the cross, valid sums of stripes < 50% and below the 2D+1D model (difference < 0)", gap,
+                       C.all_of(C.below(low, HIGH), C.negative(gap)),
+                       f"1D {low}, 2D+1D {both.estimate('out_of_distribution', 'composed')}; 1D positions right (profiles) "
+                       f"{one_d.estimate('out_of_distribution', 'profile')}"))
+
+    lambdas = sorted(fig4g)
+    ood = [fig4g[f].estimate("out_of_distribution", "accuracy") for f in lambdas]
+    best = fig4g[lambdas[-1]].estimate("out_of_distribution", "accuracy")
+    out.append(C.Claim("2D bumps + 1D stripes generalize into the cross (lambda = 1)", "3.2", "Fig. 4(g)", "up to 70%",
+                       "Eq. 1 accuracy in the cross at the largest lambda >= 50%", best, C.at_least(best, HIGH),
+                       "; ".join(f"lambda {f:g}: {e}" for f, e in zip(lambdas, ood))))
+    change = C.trend(lambdas, ood)
+    unseen = {f"lambda {f:g}": str(fig4g[f].estimate("unseen", "accuracy")) for f in lambdas if "unseen" in fig4g[f].scores}
+    out.append(C.Claim("... about equally well with as little as 20% of the 2D bumps", "3.2", "Fig. 4(g)", "similar down to lambda = 0.2",
+                       f"fitted change of accuracy in the cross across lambda {lambdas[0]:g}..{lambdas[-1]:g} within +-{SIMILAR:.0%}",
+                       change, C.within(change, SIMILAR), f"change {change}; unseen in-distribution labels: {unseen}"))
+
+    rim, no_rim, ref = fig10["with 2D rim"], fig10["without 2D rim"], fig10["2D+1D"]
+    helps = C.difference(rim.estimate("out_of_distribution", "composed"), no_rim.estimate("out_of_distribution", "composed"))
+    out.append(C.Claim(f"A few compositional examples (the 2D rim) let the stripes model compose ({len(rim.runs)} seeds)", "C.2",
+                       "Fig. 10(b), (e)", "without the rim it fails at the crossing; with it, it composes",
+                       "valid sums of stripes in the cross: with rim - without rim > 0", helps, C.positive(helps),
+                       f"with rim {rim.estimate('out_of_distribution', 'composed')}, without {no_rim.estimate('out_of_distribution', 'composed')}"))
+    versus = C.difference(rim.estimate("out_of_distribution", "composed"), ref.estimate("out_of_distribution", "composed"))
+    out.append(C.Claim("... as well as the 2D+1D model, if not better (same N)", "C.2", "Fig. 10(e), 4", "same level, if not better",
+                       f"valid sums of stripes in the cross: rim - 2D+1D >= -{SIMILAR:.0%}", versus, C.at_least(versus, -SIMILAR),
+                       f"rim {rim.estimate('out_of_distribution', 'composed')}, 2D+1D {ref.estimate('out_of_distribution', 'composed')}"))
+
+    widths = sorted(fig11)
+    lesion = [fig11[w].estimate("out_of_distribution", "profile") for w in widths]
+    decay = C.trend(widths, lesion)
+    out.append(C.Claim("Accuracy inside a vertical lesion decays gradually as the lesion widens", "C.3", "Fig. 11(b)",
+                       "gradual decay with width", f"fitted change over widths {widths[0]:g}..{widths[-1]:g} below 0; not reproduced above -{DECAY:.0%}",
+                       decay, C.negative(decay, DECAY), "; ".join(f"width {w:g}: {e}" for w, e in zip(widths, lesion))))
+    out.append(C.Claim(f"The model interpolates across the narrowest lesion (width {widths[0]:g}, labels every "
+                       f"{fig11[widths[0]].run.data.d_x:g} px)", "C.3", "Fig. 11(b)", "high accuracy for a narrow lesion",
+                       "profile positions right inside the lesion >= 50%", lesion[0], C.at_least(lesion[0], HIGH), str(lesion[0])))
+
+    sizes = sorted({w for (_, _, w) in fig12})
+    pooled = {(f, wh): C.proportion(np.concatenate([ev.outcome[position(fig12[(f, wh, w)])][m["out_of_distribution"]]
+                                                    for w in sizes for ev, m in zip(fig12[(f, wh, w)].evaluations, fig12[(f, wh, w)].regions)]))
+              for f in ("bump", "sos") for wh in ("interior", "exterior")}
+    inside = C.difference(pooled[("bump", "interior")], pooled[("bump", "exterior")])
+    out.append(C.Claim("Bumps generalize worse into an exterior (corner) square than an interior one", "C.4", "Fig. 12(c), (e)",
+                       "interior decays slowly, exterior quickly", f"Eq. 1 accuracy in the square, pooled over W = {sizes}: interior - exterior > 0",
+                       inside, C.positive(inside), f"interior {pooled[('bump', 'interior')]}, exterior {pooled[('bump', 'exterior')]}"))
+    exterior = [fig12[("bump", "exterior", w)].estimate("out_of_distribution", "accuracy") for w in sizes]
+    falls = C.trend(sizes, exterior)
+    out.append(C.Claim("Bumps' accuracy in an exterior square falls as the square grows", "C.4", "Fig. 12(e)", "decays quickly with W",
+                       f"fitted change over W {sizes[0]:g}..{sizes[-1]:g} below 0; not reproduced above -{DECAY:.0%}", falls,
+                       C.negative(falls, DECAY), "; ".join(f"W {w:g}: {e}" for w, e in zip(sizes, exterior))))
+    sos = {f"{wh} W {w:g}": (fig12[("sos", wh, w)].estimate("out_of_distribution", "profile"), HIGH) for wh in ("interior", "exterior") for w in sizes}
+    e, verdict, measured = C.deciding({k: (est, C.at_least(est, bar), bar) for k, (est, bar) in sos.items()})
+    out.append(C.Claim("SOS models stay accurate in interior and exterior squares of every W", "C.4", "Fig. 12(d), (f)",
+                       "high for all W", "profile positions in the square >= 50% for every W, interior and exterior", e, verdict, measured))
+    return out

@@ -1,0 +1,32 @@
+"""Where results and trained models go, for notebooks and `run_all.py` alike.
+
+Results (executed notebooks, figures, claims) go to `<results>/<preset>/`, models to the run
+cache. Defaults: `$PAPERLIB_RESULTS` and `$PAPERLIB_RUNS` when set (Colab sets them to Google
+Drive with `paperlib.colab.setup(drive=True)`), else `results/` and `runs/` at the top of the
+checkout (the `smoke` preset keeps its throwaway models under its results folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[1]
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("PAPERLIB_RESULTS") or TOP / "results")
+
+
+def results_dir(preset: str, given=None) -> Path:
+    """The results folder of a preset (`given` wins)."""
+    return Path(given) if given else results_root() / preset
+
+
+def runs_dir(preset: str, given=None, results=None) -> Path:
+    """The run cache (`given` wins; smoke models live in their results folder)."""
+    if given:
+        return Path(given)
+    if os.environ.get("PAPERLIB_RUNS"):
+        return Path(os.environ["PAPERLIB_RUNS"])
+    return (Path(results) if results else results_dir(preset)) / "runs" if preset == "smoke" else TOP / "runs"
