@@ -22,6 +22,11 @@ from .config import RunConfig
 from .files import atomic_write_json
 
 SHIPPED = Path(__file__).with_name("throughput.json")
+# Nominal dense peaks (FLOP/s) of common GPUs in the precision the trainer picks there (bf16 from
+# compute capability 8.0, fp16 on the T4), and the fraction of it assumed until
+# `python -m paperlib.bench gpu` has measured the machine: an assumption, printed as one.
+NOMINAL_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "T4": 65e12}
+ASSUMED_FRACTION = {"small": 0.05, "large": 0.5}  # width < 32 (stacked small models) / the paper's width-64 UNet
 STACK_SIZES = (1, 2, 4, 8, 16)
 MIN_GAIN = 1.1  # stack only where it trains at least 10% more images per second per model
 
@@ -92,6 +97,15 @@ def best_stack(run: RunConfig, device=None, tables: dict | None = None) -> int:
     rates = {int(k): v for k, v in _nearest(table["train_images_per_s"], run.data.N).items()}
     best = max(rates, key=rates.get)
     return best if rates[best] >= MIN_GAIN * rates.get(1, 0) else 1
+
+
+def nominal_seconds(run: RunConfig, gpu: str) -> float:
+    """Seconds for `run` on a GPU named in NOMINAL_PEAK at the assumed fraction of its peak
+    (evaluation: the sampler's forward passes at a third of a training image each)."""
+    peak = NOMINAL_PEAK[gpu] * ASSUMED_FRACTION["large" if run.model.width >= 32 else "small"]
+    flops = train_flops_per_image(run)
+    sampling = (1 + len(run.train.eval_steps)) * run.data.N**2 * (run.diffusion.sample_steps or 1000) * flops / 3
+    return (run_flops(run) + sampling) / peak
 
 
 def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: int | None = None) -> float:

@@ -30,7 +30,7 @@ from .data import eval_labels, from_model_range
 from .diffusion import Schedule, _noise, ddim_sample
 from .evaluate import Evaluation, score
 from .model import capture
-from .train import Trainer, lr_factor, make_optimizer
+from .train import _ACTIVE, Trainer, lr_factor, make_optimizer, whole_step
 
 
 def stack_key(run: RunConfig) -> str | None:
@@ -144,6 +144,12 @@ class StackedTrainer:
             trainer.optimizer.param_groups[0]["lr"] = self.optimizer.param_groups[0]["lr"]
             trainer.step = self.step
 
+    def checkpoint(self) -> None:
+        """Write the stack back into its Trainers and save each (what a stop signal does)."""
+        self.write_back()
+        for trainer in self.trainers:
+            trainer.checkpoint()
+
     def fit(self, until: int | None = None, progress: bool = True, checkpoint_every: int | None = None) -> "StackedTrainer":
         """Train every run to `until` (default: the config's steps), checkpointing each run into
         its own folder every `checkpoint_every` steps and exporting it at the end."""
@@ -155,9 +161,24 @@ class StackedTrainer:
                 trainer.start_record()
         bar = tqdm(total=until, initial=self.step, disable=not progress, desc=f"train a stack of {len(self.trainers)}", unit="step")
         t0, step0 = time.perf_counter(), self.step
+        _ACTIVE.append(self)
+        try:
+            self._loop(until, every, bar, t0, step0)
+        finally:
+            _ACTIVE.remove(self)
+        bar.close()
+        self.write_back()
+        for trainer in self.trainers:
+            if trainer.out_dir is not None and trainer.step >= tc.steps:
+                trainer.export()
+        return self
+
+    def _loop(self, until: int, every: int, bar, t0: float, step0: int) -> None:
+        tc = self.run.train
         while self.step < until:
             start = time.perf_counter()
-            losses = self.train_step()
+            with whole_step():
+                losses = self.train_step()
             spent = time.perf_counter() - start
             for trainer, loss in zip(self.trainers, losses):
                 trainer.elapsed += spent / len(self.trainers)
@@ -170,16 +191,7 @@ class StackedTrainer:
                     trainer.step = self.step
                     trainer.log(rate)
             if self.step % every == 0 or last:
-                self.write_back()
-                for trainer in self.trainers:
-                    if trainer.out_dir is not None:
-                        trainer.save()
-        bar.close()
-        self.write_back()
-        for trainer in self.trainers:
-            if trainer.out_dir is not None and trainer.step >= tc.steps:
-                trainer.export()
-        return self
+                self.checkpoint()
 
 
 @torch.no_grad()

@@ -16,9 +16,12 @@ and worker processes own those. The model is initialised under a forked RNG.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -37,6 +40,44 @@ from .files import atomic_write, atomic_write_json
 from .model import UNet
 
 Callback = Callable[["Trainer"], None]
+
+# Trainers (and stacks) inside `fit`, which `checkpoint_active` saves when the process is told to
+# stop: SIGTERM (a worker or job being stopped), SIGUSR1/SIGUSR2 (SLURM's and submitit's warning
+# before a time limit or preemption). During a training step these signals are held back, so a
+# checkpoint is always taken between steps, where the state is whole.
+_ACTIVE: list = []
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def whole_step():
+    """Hold back the stop signals for the duration of one step (main thread only)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def checkpoint_active() -> int:
+    """Save every trainer now inside `fit` (between two steps); returns how many."""
+    for trainer in list(_ACTIVE):
+        trainer.checkpoint()
+    return len(_ACTIVE)
+
+
+def save_on_signal() -> None:
+    """Make SIGTERM checkpoint every training run of this process, then exit (status 143). For
+    entry points and worker processes; a library never installs handlers by itself."""
+
+    def handler(signum, _frame):
+        checkpoint_active()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -201,6 +242,11 @@ class Trainer:
             path.replace(path.with_name(path.stem + ".prev.pt"))
         return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
+    def checkpoint(self) -> None:
+        """Save now, if this Trainer has a folder (what a stop signal does)."""
+        if self.out_dir is not None:
+            self.save()
+
     def load(self, path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
         if state["config_hash"] not in (self.run.hash(), self.run.legacy_hash()):
@@ -276,24 +322,32 @@ class Trainer:
                     cb(self)
         bar = tqdm(total=until, initial=self.step, disable=not progress, desc=f"train {self.run.hash()}", unit="step")
         t0, step0 = time.perf_counter(), self.step
+        _ACTIVE.append(self)
+        try:
+            self._loop(callbacks, until, deadline, every, eval_steps, bar, t0, step0)
+        finally:
+            _ACTIVE.remove(self)
+        bar.close()
+        if self.out_dir is not None and self.step >= tc.steps:
+            self.export()
+        return self
+
+    def _loop(self, callbacks, until, deadline, every, eval_steps, bar, t0, step0) -> None:
         while self.step < until and (deadline is None or self.elapsed < deadline):
             start = time.perf_counter()
-            self.train_step()
-            self.elapsed += time.perf_counter() - start
+            with whole_step():  # a step and its evaluation are never cut apart by a stop signal
+                self.train_step()
+                self.elapsed += time.perf_counter() - start
+                if self.step in eval_steps:
+                    for cb in callbacks:
+                        cb(self)
             bar.update(1)
             last = self.step == until or (deadline is not None and self.elapsed >= deadline)
             if self.step % self.log_every == 0 or last:
                 self.log(self.run.train.batch_size * (self.step - step0) / max(1e-9, time.perf_counter() - t0))
                 bar.set_postfix(loss=f"{self.last_loss:.4f}")
-            if self.step in eval_steps:
-                for cb in callbacks:
-                    cb(self)
             if self.out_dir is not None and (self.step % every == 0 or last):
                 self.save()
-        bar.close()
-        if self.out_dir is not None and self.step >= tc.steps:
-            self.export()
-        return self
 
 
 def read_log(run_folder) -> list[dict]:

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,18 +25,35 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _notebook(nbs / "01_fails.ipynb", "raise RuntimeError('boom')")
-    _notebook(nbs / "02_works.ipynb", "from paperlib import claims\n"
-              "claims.record(results_dir, '02_works', 'c', '2', 'Fig. 1', 1, 1, preset == 'smoke')")
+    _notebook(nbs / "02_works.ipynb", "from paperlib import claims as C\n"
+              "C.record(results_dir, '02_works', [C.Claim('c', '2', 'Fig. 1', 1, 'exact', C.Estimate(1, 1, 1), C.exact(preset == 'smoke'))])")
     out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"))
     assert out.returncode == 1
     assert "FAILED 01_fails.ipynb" in out.stdout and "1/2 notebooks ran" in out.stdout
-    assert (tmp_path / "results" / "smoke" / "notebooks" / "02_works.ipynb").exists()
-    assert '"reproduced": true' in (tmp_path / "results" / "smoke" / "claims.json").read_text()
+    results = tmp_path / "results" / "smoke"
+    assert (results / "notebooks" / "02_works.ipynb").exists()
+    written = json.loads((results / "claims.json").read_text())
+    assert [c["verdict"] for c in written["claims"]] == ["reproduced"]
+    assert {"code", "versions", "device", "threads", "time", "command"} <= set(written["provenance"])
+    assert "02_works.ipynb" in (results / "index.html").read_text()
 
 
-def test_run_all_rejects_unknown_sections(tmp_path):
+def test_run_all_rejects_unknown_sections_and_presets(tmp_path):
     out = _run_all("--preset", "smoke", "--only", "9")
     assert out.returncode == 2 and "no notebook for section" in out.stderr
+    out = _run_all("--preset", "fast")
+    assert out.returncode == 2 and "usage:" in out.stderr and "invalid choice: 'fast'" in out.stderr
+
+
+def test_dry_run_lists_models_and_hours_without_training(tmp_path):
+    out = _run_all("--preset", "laptop", "--dry-run", "--runs", str(tmp_path / "runs"))
+    assert out.returncode == 0 and "missing" in out.stdout and "worker-hours" in out.stdout
+    assert not (tmp_path / "runs").exists()
+    for preset in ("gpu", "paper"):
+        out = _run_all("--preset", preset, "--dry-run", "--gpu", "H100", "--runs", str(tmp_path / "runs"))
+        assert out.returncode == 0 and "GPU-hours" in out.stdout, out.stderr
+        last = out.stdout.strip().splitlines()[-1]
+        assert last.startswith("all: ") and float(last.split()[3]) > 0
 
 
 def test_models_of_a_section_come_from_its_experiment_module():
@@ -47,5 +65,6 @@ def test_models_of_a_section_come_from_its_experiment_module():
     assert run_all.section_runs(nbs / "03_compose_interpolate.ipynb", "laptop") == compose_interpolate.runs("laptop")
     assert run_all.section_runs(nbs / "01_datasets.ipynb", "laptop") == []  # trains nothing
     assert run_all.section_runs(Path("07_nothing_here.ipynb"), "laptop") == []
-    one = compose_interpolate.fig4_runs("laptop")["2D"]
-    assert run_all.run_minutes(one, "laptop") > 3 * run_all.run_minutes(compose_interpolate.fig10_runs("laptop")["with 2D rim"], "laptop")
+    big = compose_interpolate.fig4_runs("paper")["2D"][0]
+    small = compose_interpolate.fig4_runs("laptop")["2D"][0]
+    assert run_all.run_minutes(big, "paper", "H100") > 3 * run_all.run_minutes(small, "laptop", "H100")
