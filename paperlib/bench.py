@@ -12,6 +12,10 @@ ends with one line holding a JSON object of them.
                       (two single-threaded workers, as `run_all.py` trains), the fraction of the
                       CPU's peak FLOP/s, evaluation seconds; saves the throughput table that
                       `store.train_all` and `run_all.py` use (`paperlib.cost`)
+  gpu                 the throughput table of the machine's accelerator (the CPU where there is
+                      none): images/s and fraction of peak for the `paper` model and for stacks of
+                      `gpu`-preset models, per precision (fp32 / bf16 / fp16) and with torch.compile
+                      on and off; saved for `run_all.py`'s estimates
   geometry            the one-call geometry summary of 1024 points in 256 dimensions
   percolation         the full Fig. 6(c) sweep (5 sigmas, 10 lambdas, 5 seeds)
 """
@@ -267,6 +271,90 @@ def bench_stacked(args) -> dict:
     return out
 
 
+def _matmul_peak(device: torch.device, dtype: torch.dtype, seconds: float = 2.0) -> float:
+    """Measured dense matmul rate (FLOP/s) of this device in `dtype`: its practical peak."""
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    count, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        a @ b
+        count += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n**3 * count / (time.perf_counter() - t)
+
+
+def _rate(trainers_or_stack, steps: int, images: int, device: torch.device, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        trainers_or_stack.train_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        trainers_or_stack.train_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return images * steps / (time.perf_counter() - t)
+
+
+def bench_gpu(args) -> dict:
+    """One prepared run for a lent GPU (on a CPU it measures the CPU, briefly): the `paper` model
+    per precision and compile setting, stacks of `gpu`-preset models, evaluation seconds."""
+    from . import cost
+    from .data import eval_labels
+    from .device import PRECISIONS, autocast_dtype, enable_tf32, pick_device
+    from .evaluate import generate
+    from .stack import StackedTrainer
+    from .train import Trainer
+
+    device = pick_device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        enable_tf32()
+    name = cost.device_name(device)
+    precisions = ["fp32"] + (["bf16", "fp16"] if cuda else [])
+    out = {"bench": "gpu", "device": name, "native": str(autocast_dtype(device)), "peak_flops": {}, "paper": {}, "stacks": {}, "eval_seconds": {}}
+    for p in precisions:
+        out["peak_flops"][p] = _matmul_peak(device, PRECISIONS[p] or torch.float32)
+        print(f"{name}: matmul peak {p} {out['peak_flops'][p] / 1e12:.1f} TFLOP/s", flush=True)
+    paper_run = preset("paper")
+    flops = cost.train_flops_per_image(paper_run)
+    steps = args.steps if cuda else 2
+    for p in precisions:
+        for compiled in ([False, True] if args.compile else [False]):
+            trainer = Trainer(paper_run.replace(train={"batch_size": args.paper_batch if cuda else 8}), device=str(device), precision=p, compile=compiled)
+            rate = _rate(trainer, steps, trainer.run.train.batch_size, device, warmup=3 if cuda else 1)
+            key = f"{p}{' compiled' if compiled else ''}"
+            out["paper"][key] = {"images_per_s": round(rate, 1), "fraction_of_peak": round(rate * flops / out["peak_flops"][p], 3)}
+            print(f"paper model, {key}: {rate:.1f} images/s, {rate * flops / out['peak_flops'][p]:.1%} of the {p} peak", flush=True)
+    native = next(k for k, v in PRECISIONS.items() if v == autocast_dtype(device))
+    small = {}
+    for N in args.sizes:
+        run = preset("gpu", N=N)
+        per_image = cost.train_flops_per_image(run)
+        small[str(N)] = {}
+        for K in (args.stacks if cuda else [1, 2]):
+            trainers = [Trainer(run.replace(train={"seed": k}), device=str(device)) for k in range(K)]
+            engine = trainers[0] if K == 1 else StackedTrainer(trainers)
+            rate = _rate(engine, steps, K * run.train.batch_size, device, warmup=3 if cuda else 1)
+            small[str(N)][str(K)] = round(rate / K, 1)
+            print(f"gpu preset N={N} K={K}: {rate:.0f} images/s ({rate / K:.0f} per model), "
+                  f"{rate * per_image / out['peak_flops'][native]:.1%} of the {native} peak", flush=True)
+        trainer = Trainer(run, device=str(device))
+        labels = eval_labels(N) if cuda else eval_labels(N)[:64]
+        t = time.perf_counter()
+        generate(trainer.ema, trainer.schedule, labels, run.diffusion.sample_steps)
+        out["eval_seconds"][str(N)] = round((time.perf_counter() - t) * N * N / len(labels), 2)
+    out["stacks"] = small
+    table = {"train_images_per_s": small, "eval_seconds": out["eval_seconds"], "eval_sample_steps": preset("gpu").diffusion.sample_steps,
+             "flops_per_image": {str(N): cost.train_flops_per_image(preset("gpu", N=N)) for N in args.sizes},
+             "paper_images_per_s": out["paper"][native]["images_per_s"]}
+    if cuda:
+        out["saved"] = str(cost.save_table(name, table))
+    return out
+
+
 def bench_geometry(args) -> dict:
     from . import geometry as G
 
@@ -366,13 +454,20 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=float, default=6000, help="training images per model and measurement")
     p.add_argument("--max-pixels", type=int, default=8 * 32 * 32, help="skip stacks with K * N^2 above this")
     p.add_argument("--ship", action="store_true", help="also write the table shipped with the package")
+    p = sub.add_parser("gpu")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (2 on a CPU)")
+    p.add_argument("--paper-batch", type=int, default=128)
+    p.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32])
+    p.add_argument("--stacks", type=int, nargs="+", default=[1, 4, 16, 64])
+    p.add_argument("--compile", action="store_true", help="also measure with torch.compile (minutes of compiling)")
     p = sub.add_parser("geometry")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
-             "workers": bench_workers, "stacked": bench_stacked, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
+             "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     _emit(figures)

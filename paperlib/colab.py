@@ -1,7 +1,7 @@
 """Colab: the notebooks' first cell, and an install that leaves Colab's own packages alone.
 
-Every notebook starts with the cell `cell_source()` writes (regenerate them with
-`python -m paperlib.colab` after changing `REPOSITORY`). On Colab it installs paperlib from its
+Every notebook starts with the cell `cell_source()` writes, and the README links each notebook
+to Colab (`notebook_url`): after changing `REPOSITORY`, `python -m paperlib.colab` rewrites both. On Colab it installs paperlib from its
 repository without dependencies, then `setup()` installs only the requirements Colab lacks,
 never touching Colab's torch, ipykernel or ipywidgets (upgrading them is what breaks Colab
 runtimes and widget rendering); elsewhere the cell does nothing. `setup(drive=True)` keeps the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,17 @@ def write_cells(folder: Path = NOTEBOOKS) -> list[Path]:
     return changed
 
 
+def write_readme_links(readme: Path = NOTEBOOKS.parent / "README.md") -> bool:
+    """Point the README's "Open in Colab" links at REPOSITORY and BRANCH; True if it changed."""
+    text = readme.read_text()
+    new = re.sub(r"https://colab\.research\.google\.com/github/[^)\s]*?/blob/[^/)\s]+/notebooks/", notebook_url(""), text)
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
 if __name__ == "__main__":
     for p in write_cells():
         print(f"updated the Colab cell of {p.name}")
+    if write_readme_links():
+        print("updated the README's Colab links")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, preset
 from .files import atomic_write_json
 
 SHIPPED = Path(__file__).with_name("throughput.json")
@@ -118,8 +118,11 @@ def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: 
     evaluations = 1 + len(run.train.eval_steps)
     if not table:
         return images * flops / 20e9 + evaluations * 1024 * (run.diffusion.sample_steps or 1000) * flops / 3 / 20e9
-    k = stack or best_stack(run, device, tables)
-    entry = _nearest(table["train_images_per_s"], run.data.N)
-    rate = entry.get(str(k), entry["1"]) * table.get("flops_per_image", {}).get(str(run.data.N), flops) / flops
+    if run.model.width >= 32 and "paper_images_per_s" in table:  # the paper's UNet, measured by `bench gpu`
+        rate = table["paper_images_per_s"] * train_flops_per_image(preset("paper", N=run.data.N)) / flops
+    else:
+        k = stack or best_stack(run, device, tables)
+        entry = _nearest(table["train_images_per_s"], run.data.N)
+        rate = entry.get(str(k), entry["1"]) * table.get("flops_per_image", {}).get(str(run.data.N), flops) / flops
     eval_s = _nearest(table["eval_seconds"], run.data.N) * (run.diffusion.sample_steps or 1000) / table.get("eval_sample_steps", 50)
     return images / rate + evaluations * eval_s

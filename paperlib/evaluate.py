@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from . import data as datamod
 from . import metrics
 from .config import DataConfig
+from .device import autocast_dtype
 from .diffusion import Schedule, sample
 from .files import atomic_write
 from .model import UNet, capture
@@ -78,15 +79,18 @@ def score(images, labels, config: DataConfig, activations=None, regions=None) ->
 def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
              layers=(), batch_size: int = 1024, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D).
-    Activations stay on the model's device until the last step has run."""
+    Sampling runs under the device's mixed precision (`device.autocast_dtype`; fp32 on a CPU);
+    activations stay on the model's device until the last step has run."""
     model.eval()
+    device = next(model.parameters()).device
+    dtype = autocast_dtype(device)
     labels = np.asarray(labels, dtype=np.float64)
     images, acts = [], {name: [] for name in layers}
     n_steps = schedule.T if steps is None or steps >= schedule.T else steps
     bar = tqdm(total=n_steps * -(-len(labels) // batch_size), disable=not progress, desc="sample", unit="step", leave=False)
     for start in range(0, len(labels), batch_size):
         chunk = labels[start:start + batch_size]
-        with capture(model, layers) as records:
+        with capture(model, layers) as records, torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             def on_step(i, _t):
                 bar.update(1)
                 if i != n_steps - 1:

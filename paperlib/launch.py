@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import RunConfig
+from .device import enable_tf32
 from .store import plan, run_job
 from .train import checkpoint_active, save_on_signal
 
@@ -34,8 +35,7 @@ class TrainTask:
         if self.device == "cpu" or not torch.cuda.is_available():
             torch.set_num_threads(1)
         else:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+            enable_tf32()
         return run_job([RunConfig.from_dict(d) for d in self.job], self.root, device=self.device)
 
     def checkpoint(self, *args, **kwargs):

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from . import cost
 from .config import RunConfig
+from .device import enable_tf32
 from .evaluate import Evaluation, evaluate, evaluation_callback, load_evaluation, load_evaluations, save_evaluation
 from .stack import StackedTrainer, evaluate_stack, stack_key
 from .train import Trainer, read_log
@@ -216,8 +217,7 @@ def _init_worker(devices) -> None:
     torch.set_num_threads(1)
     if devices is not None:
         _WORKER_DEVICE = devices.get()
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        enable_tf32()
 
 
 def _run_job_in_worker(job_dicts: list[dict], root: str) -> list[str]:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from . import data as datamod
 from . import provenance
 from .config import RunConfig
+from .device import PRECISIONS, autocast_dtype, pick_device
 from .diffusion import Schedule
 from .files import atomic_write, atomic_write_json
 from .model import UNet
@@ -80,28 +81,6 @@ def save_on_signal() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """CUDA, then Apple MPS, then the CPU."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast_dtype(device: torch.device, capability: tuple[int, int] | None = None) -> torch.dtype | None:
-    """The mixed-precision type for a device: bf16 where the GPU computes it natively (compute
-    capability >= 8.0: A100, H100, RTX 30xx and newer), fp16 (with a gradient scaler) on older
-    GPUs such as Colab's T4, where bf16 is only emulated; None (fp32) on the CPU and MPS, where
-    bf16 autocast is ~9x slower on this project's CPUs."""
-    if device.type != "cuda":
-        return None
-    major, _ = capability if capability is not None else torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
-
-
 def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
     """The generator of one training step: seeded by (seed, step) through numpy's SeedSequence."""
     state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
@@ -136,12 +115,14 @@ def make_optimizer(params, run: RunConfig, device: torch.device) -> torch.optim.
 class Trainer:
     """Owns the model, its EMA copy, the optimiser and the step counter of one run.
 
-    With `out_dir` it checkpoints there and resumes from the checkpoint it finds. `log_every`
-    and `checkpoint_every` (default: the config's) are execution settings.
+    With `out_dir` it checkpoints there and resumes from the checkpoint it finds. Execution
+    settings, which do not change what is computed beyond float rounding: `log_every`,
+    `checkpoint_every` (default: the config's), `precision` ("auto": `autocast_dtype`, or "fp32",
+    "bf16", "fp16") and `compile` (`torch.compile` the network for training steps).
     """
 
     def __init__(self, run: RunConfig, dataset: datamod.Dataset | None = None, out_dir=None, device="auto",
-                 log_every: int = 50):
+                 log_every: int = 50, precision: str = "auto", compile: bool = False):
         self.run = run
         self.device = pick_device(device)
         self.dataset = dataset if dataset is not None else datamod.make_dataset(run.data)
@@ -149,8 +130,9 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = make_optimizer(self.model.parameters(), run, self.device)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
-        self.dtype = autocast_dtype(self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+        self.dtype = autocast_dtype(self.device) if precision == "auto" else PRECISIONS[precision]
+        self.forward = torch.compile(self.model) if compile else self.model
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.schedule = Schedule(run.diffusion, self.device)
         self.step = 0
         self.elapsed = 0.0
@@ -196,7 +178,7 @@ class Trainer:
         self.model.train()
         x_t, t, noise, labels = self.training_batch(self.step)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            predicted = self.model(x_t, t, labels)
+            predicted = self.forward(x_t, t, labels)
         loss = self.schedule.weighted_mse(predicted, noise, t)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

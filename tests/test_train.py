@@ -6,7 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from paperlib.config import RunConfig, TrainConfig, preset
-from paperlib.train import Trainer, autocast_dtype, pick_device, read_log
+from paperlib.device import autocast_dtype, pick_device
+from paperlib.train import Trainer, read_log
 
 
 def _run(steps=12, **train):
