@@ -179,8 +179,9 @@ def plan(runs, root=None, device=None, tables: dict | None = None) -> list[list[
 
 def run_job(job: list[RunConfig], root=None, device: str = "auto", progress: bool = False, wait: bool = True) -> list[str]:
     """Train and evaluate one job (a run, or a stack of runs) into the cache. Runs another
-    process holds are left to it (and, with `wait`, waited for at the end). Returns the hashes of
-    the runs this call trained or evaluated."""
+    process holds are left to it and, with `wait`, waited for at the end (and done here if that
+    process stopped before finishing them). Returns the hashes of the runs this call trained or
+    evaluated."""
     held, busy = [], []
     with contextlib.ExitStack() as locks:
         for run in job:
@@ -201,11 +202,15 @@ def run_job(job: list[RunConfig], root=None, device: str = "auto", progress: boo
                 save_evaluation(ev, run_dir(r, root) / "evaluation.npz")
     if len(held) == 1:
         evaluation(held[0], root, progress=progress, device=device)
+    done = [r.hash() for r in held]
     if wait:
         for run in busy:
             with lock(run, root):
                 pass
-    return [r.hash() for r in held]
+        orphans = [r for r in busy if not is_evaluated(r, root)]  # the other process stopped before finishing
+        if orphans:
+            done += run_job(orphans, root, device, progress, wait)
+    return done
 
 
 _WORKER_DEVICE = "auto"
