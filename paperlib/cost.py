@@ -123,6 +123,7 @@ def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: 
     else:
         k = stack or best_stack(run, device, tables)
         entry = _nearest(table["train_images_per_s"], run.data.N)
-        rate = entry.get(str(k), entry["1"]) * table.get("flops_per_image", {}).get(str(run.data.N), flops) / flops
+        measured = max(int(m) for m in entry if int(m) <= k)  # the largest stack measured that is not larger
+        rate = entry[str(measured)] * table.get("flops_per_image", {}).get(str(run.data.N), flops) / flops
     eval_s = _nearest(table["eval_seconds"], run.data.N) * (run.diffusion.sample_steps or 1000) / table.get("eval_sample_steps", 50)
     return images / rate + evaluations * eval_s

@@ -22,7 +22,8 @@ BUMP, SOS = 0, 1
 KINDS = ("2d", "rim", "1d", "0d")
 
 
-def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodic: bool = False, device=None) -> torch.Tensor:
+def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodic: bool = False, device=None,
+           dtype: torch.dtype | None = None) -> torch.Tensor:
     """Images of Gaussian bumps or sums of stripes, values in [0, 255], shape (n, N, N), float32.
 
     bump: v = 255 (1 - exp(-(x-mx)^2/(4 sx^2) - (y-my)^2/(4 sy^2)))
@@ -30,10 +31,10 @@ def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodi
     `shape` is "bump", "sos", or a per-image integer tensor (0 bump, 1 sos) for mixtures.
     With `periodic`, distances wrap around the canvas (the torus of section 3.1). On the CPU the
     images are computed in float64; on a GPU (`device`) in float32, where they are drawn for
-    training, so the labels are all that crosses to the device.
+    training, so the labels are all that crosses to the device (`dtype` overrides the choice).
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
-    dtype = torch.float64 if device.type == "cpu" else torch.float32
+    dtype = dtype or (torch.float64 if device.type == "cpu" else torch.float32)
     labels = torch.as_tensor(np.asarray(labels, dtype=np.float64)).to(device, dtype)
     pix = torch.arange(1, N + 1, dtype=dtype, device=device)
     dx = pix[None, :] - labels[:, 0:1]

@@ -96,6 +96,9 @@ class StackedTrainer:
         self.optimizer.param_groups[0]["lr"] = trainers[0].optimizer.param_groups[0]["lr"]
         self._stack_optimizer_state()
         self.schedule: Schedule = trainers[0].schedule
+        # bf16 autocast where the runs' Trainers use it (GPUs of compute capability >= 8); fp32
+        # elsewhere, fp16 included (a stack has no gradient scaler).
+        self.bf16 = trainers[0].dtype == torch.bfloat16
 
     def _stack_optimizer_state(self) -> None:
         """Stack the K AdamW states (after a resume) into the stacked optimiser, parameter by parameter."""
@@ -110,7 +113,8 @@ class StackedTrainer:
         """One optimiser step of every run; returns the K losses."""
         batches = [t.training_batch(self.step) for t in self.trainers]
         x_t, t, noise, labels = (torch.stack(parts) for parts in zip(*batches))
-        predicted = self.model(x_t, t, labels)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            predicted = self.model(x_t, t, labels)
         losses = self.schedule.weighted_mse(predicted, noise, t)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()

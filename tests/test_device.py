@@ -1,0 +1,37 @@
+"""The device path: images rendered and noise drawn where the model trains, as on the CPU."""
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib import data
+from paperlib.config import preset
+from paperlib.diffusion import Schedule
+from paperlib.train import Trainer, step_generator
+
+
+@pytest.mark.parametrize("shape, periodic", [("bump", False), ("sos", False), ("bump", True)])
+def test_float32_rendering_of_the_gpu_path_equals_the_cpu_path(shape, periodic):
+    labels = np.random.default_rng(0).uniform(-6, 38, (500, 2))
+    cpu = data.render(labels, 32, 0.7, 1.3, shape, periodic)
+    gpu_like = data.render(labels, 32, 0.7, 1.3, shape, periodic, dtype=torch.float32)
+    assert cpu.dtype == gpu_like.dtype == torch.float32 and torch.allclose(cpu, gpu_like, atol=2e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_rendering_on_the_gpu_equals_the_cpu():
+    labels = data.eval_labels(32)
+    assert torch.allclose(data.render(labels, 32, 1.0, 1.0, "sos", device="cuda").cpu(), data.render(labels, 32, 1.0, 1.0, "sos"), atol=2e-3)
+
+
+def test_a_training_batch_is_a_function_of_seed_and_step():
+    run = preset("smoke")
+    trainer = Trainer(run)
+    x_t, t, noise, labels = trainer.training_batch(7)
+    again = Trainer(run).training_batch(7)
+    assert all(torch.equal(a, b) for a, b in zip((x_t, t, noise, labels), again))
+    idx = trainer.batch_indices(7)  # the same draws made by hand on the CPU path
+    x0 = data.to_model_range(data.render(trainer.dataset.labels[idx], 16, 1.0, 1.0, torch.as_tensor(trainer.dataset.shape[idx])))[:, None]
+    expected = Schedule(run.diffusion).training_inputs(x0, step_generator(run.train.seed, 7))
+    assert all(torch.equal(a, b) for a, b in zip((x_t, t, noise), expected))
+    assert not torch.equal(trainer.training_batch(8)[2], noise)
