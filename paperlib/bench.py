@@ -205,14 +205,20 @@ def _stack_rate(preset_name: str, N: int, K: int, steps: int, warmup: int = 5) -
     torch.set_num_threads(1)
     runs = [preset(preset_name, N=N, sigma_x=s, sigma_y=s).replace(train={"seed": i}) for i, s in enumerate(np.linspace(0.8, 1.2, K))]
     trainers = [Trainer(r) for r in runs]
-    step = trainers[0].train_step if K == 1 else StackedTrainer(trainers).train_step
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        float(step().sum())
-    seconds = time.perf_counter() - t
+    seconds = _timed_fit(trainers[0] if K == 1 else StackedTrainer(trainers), steps, warmup)
     return {"images_per_s": K * steps * runs[0].train.batch_size / seconds, "peak_gflops": _peak_gflops(1.0)}
+
+
+def _timed_fit(engine, steps: int, warmup: int, device: torch.device | None = None) -> float:
+    """Seconds of `steps` training steps of a Trainer or StackedTrainer (`fit`), after `warmup`."""
+    engine.fit(until=engine.step + warmup, progress=False)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    engine.fit(until=engine.step + steps, progress=False)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
 
 
 def _eval_seconds(preset_name: str, N: int, labels: int = 256) -> float:
@@ -230,7 +236,8 @@ def _eval_seconds(preset_name: str, N: int, labels: int = 256) -> float:
 
 def bench_stacked(args) -> dict:
     """Stacks of K runs in `--workers` one-thread worker processes (as `store.train_all` runs
-    them), K = 1 being the separate single-thread workers; figures per model and per machine."""
+    them), K = 1 being the separate single-thread workers; images/s per worker (a stack's K models
+    together), per model and per machine. The table saved keeps the per-worker rates."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -254,8 +261,8 @@ def bench_stacked(args) -> dict:
                 rates[K] = sum(r["images_per_s"] for r in results)
                 fraction = rates[K] * flops / 1e9 / peak
                 out["fraction_of_peak"].setdefault(str(N), {})[str(K)] = round(fraction, 3)
-                print(f"N={N} K={K:2d}: {rates[K] / args.workers:7.0f} images/s per worker, {rates[K]:7.0f} on the machine, "
-                      f"{fraction:.1%} of peak, {rates[K] / rates[1]:.2f}x separate workers", flush=True)
+                print(f"N={N} K={K:2d}: {rates[K] / args.workers:7.0f} images/s per worker ({rates[K] / args.workers / K:5.0f} per model), "
+                      f"{rates[K]:7.0f} on the machine, {fraction:.1%} of peak, {rates[K] / rates[1]:.2f}x separate workers", flush=True)
             out["train_images_per_s"][str(N)] = {str(k): round(v / args.workers, 1) for k, v in rates.items()}
             out["speedup"][str(N)] = {str(k): round(v / rates[1], 2) for k, v in rates.items()}
             out["eval_seconds"][str(N)] = round(_eval_seconds(args.preset, N), 1)
@@ -285,19 +292,6 @@ def _matmul_peak(device: torch.device, dtype: torch.dtype, seconds: float = 2.0)
     return 2 * n**3 * count / (time.perf_counter() - t)
 
 
-def _rate(trainers_or_stack, steps: int, images: int, device: torch.device, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        trainers_or_stack.train_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(steps):
-        trainers_or_stack.train_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return images * steps / (time.perf_counter() - t)
-
-
 def bench_gpu(args) -> dict:
     """One prepared run for a lent GPU (on a CPU it measures the CPU, briefly): the `paper` model
     per precision and compile setting, stacks of `gpu`-preset models, evaluation seconds."""
@@ -324,7 +318,7 @@ def bench_gpu(args) -> dict:
     for p in precisions:
         for compiled in ([False, True] if args.compile else [False]):
             trainer = Trainer(paper_run.replace(train={"batch_size": args.paper_batch if cuda else 8}), device=str(device), precision=p, compile=compiled)
-            rate = _rate(trainer, steps, trainer.run.train.batch_size, device, warmup=3 if cuda else 1)
+            rate = steps * trainer.run.train.batch_size / _timed_fit(trainer, steps, 3 if cuda else 1, device)
             key = f"{p}{' compiled' if compiled else ''}"
             out["paper"][key] = {"images_per_s": round(rate, 1), "fraction_of_peak": round(rate * flops / out["peak_flops"][p], 3)}
             print(f"paper model, {key}: {rate:.1f} images/s, {rate * flops / out['peak_flops'][p]:.1%} of the {p} peak", flush=True)
@@ -337,7 +331,7 @@ def bench_gpu(args) -> dict:
         for K in (args.stacks if cuda else [1, 2]):
             trainers = [Trainer(run.replace(train={"seed": k}), device=str(device)) for k in range(K)]
             engine = trainers[0] if K == 1 else StackedTrainer(trainers)
-            rate = _rate(engine, steps, K * run.train.batch_size, device, warmup=3 if cuda else 1)
+            rate = steps * K * run.train.batch_size / _timed_fit(engine, steps, 3 if cuda else 1, device)
             small[str(N)][str(K)] = round(rate / K, 1)
             print(f"gpu preset N={N} K={K}: {rate:.0f} images/s ({rate / K:.0f} per model), "
                   f"{rate * per_image / out['peak_flops'][native]:.1%} of the {native} peak", flush=True)

@@ -1,8 +1,8 @@
 """What a run costs: FLOPs per training image, measured throughput per device, stack sizes.
 
 Throughput tables come from `python -m paperlib.bench stacked` (CPU) and `python -m paperlib.bench
-gpu`: training images per second per model for stacks of K = 1, 2, 4, 8, 16 runs at each image
-size N, and seconds to evaluate one model. The package ships the table measured on the
+gpu`: training images per second of one worker training a stack of K = 1, 2, 4, 8, 16 runs (the K
+models together) at each image size N, and seconds to evaluate one model. The package ships the table measured on the
 project's 2-core CPU (`throughput.json`); a bench run saves the machine's own table to
 `$PAPERLIB_CACHE/throughput.json` (default `~/.cache/paperlib`), which is used from then on for
 that device. `store.train_all` stacks runs only where the table says a stack trains faster per
@@ -109,9 +109,10 @@ def nominal_seconds(run: RunConfig, gpu: str) -> float:
 
 
 def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: int | None = None) -> float:
-    """Estimated seconds to train and evaluate `run` on one worker of this device: measured
-    images/s at its N (scaled by FLOPs per image where the table was measured on another
-    architecture) and the measured evaluation time; without a table, 20% of 100 GFLOP/s."""
+    """Estimated worker-seconds to train and evaluate `run` on this device (in a stack of `stack`,
+    its share of the stack's time): its images over the measured images/s of a worker at its N
+    (scaled by FLOPs per image where the table was measured on another architecture), plus the
+    measured evaluation time; without a table, 20% of 100 GFLOP/s."""
     table = (tables if tables is not None else load_tables()).get(device_name(device))
     images = run.train.steps * run.train.batch_size
     flops = train_flops_per_image(run)

@@ -25,8 +25,9 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _notebook(nbs / "01_fails.ipynb", "raise RuntimeError('boom')")
-    _notebook(nbs / "02_works.ipynb", "from paperlib import claims as C\n"
-              "C.record(results_dir, '02_works', [C.Claim('c', '2', 'Fig. 1', 1, 'exact', C.Estimate(1, 1, 1), C.exact(preset == 'smoke'))])")
+    _notebook(nbs / "02_works.ipynb", "from pathlib import Path\nimport matplotlib.pyplot as plt\nfrom paperlib import claims as C, plots\n"
+              "C.record(results_dir, '02_works', [C.Claim('c', '2', 'Fig. 1', 1, 'exact', C.Estimate(1, 1, 1), C.exact(preset == 'smoke'))])\n"
+              "plots.save(plt.figure(), Path(results_dir) / 'figures', 'fig1_examples')")
     out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"))
     assert out.returncode == 1
     assert "FAILED 01_fails.ipynb" in out.stdout and "1/2 notebooks ran" in out.stdout
@@ -35,7 +36,9 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     written = json.loads((results / "claims.json").read_text())
     assert [c["verdict"] for c in written["claims"]] == ["reproduced"]
     assert {"code", "versions", "device", "threads", "time", "command"} <= set(written["provenance"])
-    assert "02_works.ipynb" in (results / "index.html").read_text()
+    page = (results / "index.html").read_text()
+    assert "notebooks/02_works.ipynb" in page and "figures/fig1_examples.png" in page and "figures/fig1_examples.pdf" in page
+    assert "Fig. 1: a 32 x 32 Gaussian bump" in page  # the paper's caption beside the figure
 
 
 def test_run_all_rejects_unknown_sections_and_presets(tmp_path):
@@ -68,3 +71,14 @@ def test_models_of_a_section_come_from_its_experiment_module():
     big = compose_interpolate.fig4_runs("paper")["2D"][0]
     small = compose_interpolate.fig4_runs("laptop")["2D"][0]
     assert run_all.run_minutes(big, "paper", "H100") > 3 * run_all.run_minutes(small, "laptop", "H100")
+
+
+def test_a_papermill_parameter_changes_the_models_a_notebook_asks_for(tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "04.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / "04_sample_efficiency.ipynb"), str(out), kernel_name="python3",
+                        parameters={"preset": "smoke", "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs"),
+                                    "workers": 1, "sizes": [8]}, cwd=str(ROOT / "notebooks"), progress_bar=False)
+    sizes = {json.loads((f / "config.json").read_text())["data"]["N"] for f in (tmp_path / "runs").iterdir() if f.is_dir()}
+    assert sizes == {8}
