@@ -20,6 +20,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from .provenance import installed_versions
+
 # The repository the notebooks install from and the README's "Open in Colab" links point to.
 # A fork sets its own URL here and runs `python -m paperlib.colab`.
 REPOSITORY = "https://github.com/paperlib/paperlib"
@@ -58,16 +60,6 @@ def requirements() -> list[str]:
     """paperlib's core requirements (no extras)."""
     reqs = importlib.metadata.requires("paperlib") or []
     return [r for r in reqs if "extra ==" not in r]
-
-
-def installed_versions(names) -> dict[str, str | None]:
-    out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def install_plan(requirements_: list[str], installed: dict[str, str | None]) -> tuple[list[str], list[str]]:

@@ -33,14 +33,19 @@ def code_version() -> dict:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
+def installed_versions(names) -> dict[str, str | None]:
+    """The installed version of each distribution, None where it is missing."""
+    out = {}
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def versions() -> dict:
+    return {"python": platform.python_version(), **installed_versions(PACKAGES)}
 
 
 def device_info(device=None) -> dict:
