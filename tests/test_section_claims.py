@@ -123,6 +123,16 @@ def _points(helps: bool, labels: int = 1024):
     return points
 
 
+def test_a_crossing_outside_the_sweep_gives_bounds_and_cannot_decide_the_slope():
+    points = [p for p in _points(helps=True) if not (p.N == 32 and p.family == "bump+stripes" and p.fraction < 0.7)]  # starts above 60%
+    assert se.censored(points) == {"bump+stripes": {32: "below"}}
+    cross, _ = se.crossings(points, "n_2d", bootstrap=200)
+    c = cross[("bump+stripes", 32)]
+    assert c.censored == "below" and c.lo == 1 and c.hi == c.value == min(p.n_2d for p in points if p.N == 32 and p.family == "bump+stripes")
+    slope = next(x for x in se.claims(points, bootstrap=200) if "log-log slope" in x.claim)
+    assert slope.verdict == C.INCONCLUSIVE and slope.estimate.lo < 0.3 < slope.estimate.hi
+
+
 def test_sample_efficiency_claims_three_ways():
     assert {c.verdict for c in se.claims(_points(helps=True), bootstrap=300)} == {C.REPRODUCED}
     assert {c.verdict for c in se.claims(_points(helps=False), bootstrap=300)} == {C.NOT_REPRODUCED}
