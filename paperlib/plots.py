@@ -238,9 +238,9 @@ def cross_accuracy(scores: dict[str, dict[str, dict]], title: str = "Fig. 4(c)-(
         _bars(ax, {m: {"mx (profile)": s[part]["x_profile"], "my (profile)": s[part]["y_profile"],
                        "right image": s[part]["composed"], "Eq. 1": s[part]["accuracy"]} for m, s in scores.items()})
         ax.set_title(f"({letter}) {part}", fontsize=9)
-    axes[0].legend(fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

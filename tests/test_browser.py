@@ -27,6 +27,7 @@ if not (CHROMIUM and DRIVER):
     pytest.skip("no headless browser: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
@@ -100,6 +101,17 @@ def _images(element) -> list[str]:
     return [img.get_attribute("src") for img in element.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")]
 
 
+def _widget_images(browser) -> list[str] | None:
+    """The images in the slider's output area, located afresh: JupyterLab may re-render the cell."""
+    try:
+        sliders = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
+        if not sliders:
+            return None
+        return _images(sliders[0].find_element(By.XPATH, "ancestor::div[contains(@class, 'jp-OutputArea-child')]"))
+    except StaleElementReferenceException:
+        return None
+
+
 def test_notebook_runs_in_jupyterlab_and_its_widget_responds(lab, browser, tmp_path):
     url, token = lab
     browser.get(f"{url}/lab/tree/02_factorization.ipynb?token={token}")
@@ -111,13 +123,12 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_responds(lab, browser, tmp_p
     assert state == "done", state
     figures = _images(browser)
     assert len(figures) >= 6, f"only {len(figures)} figures shown"
-    slider = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle"), 60, "the checkpoint slider")[0]
-    area = slider.find_element(By.XPATH, "ancestor::div[contains(@class, 'jp-OutputArea-child')]")
-    before = _images(area)
+    before = _wait(lambda: _widget_images(browser), 60, "the checkpoint slider and its figure")
+    slider = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")[0]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
     slider.click()
     slider.send_keys(Keys.ARROW_LEFT)
-    _wait(lambda: _images(area) and _images(area) != before, 60, "the widget's figure to change")
+    _wait(lambda: (now := _widget_images(browser)) and now != before, 60, "the widget's figure to change")
     shot = tmp_path / "jupyterlab_02_factorization.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
