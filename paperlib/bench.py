@@ -196,16 +196,17 @@ def _peak_gflops(seconds: float = 2.0) -> float:
     return 2 * 1024**3 * n / (time.perf_counter() - t) / 1e9
 
 
-def _stack_rate(preset_name: str, N: int, K: int, steps: int, warmup: int = 5) -> dict:
+def _stack_rate(preset_name: str, N: int, K: int, steps: int, warmup: int = 5, compile: bool = False) -> dict:
     """In a one-thread worker: training images/s per model of K laptop runs (data differing by
-    sigma and seed) trained as one stack (K = 1: a plain Trainer), and this worker's peak."""
+    sigma and seed) trained as one stack (K = 1: a plain Trainer), optionally under
+    torch.compile (compiled during the warm-up steps, not timed), and this worker's peak."""
     from .stack import StackedTrainer
     from .train import Trainer
 
     torch.set_num_threads(1)
     runs = [preset(preset_name, N=N, sigma_x=s, sigma_y=s).replace(train={"seed": i}) for i, s in enumerate(np.linspace(0.8, 1.2, K))]
-    trainers = [Trainer(r) for r in runs]
-    seconds = _timed_fit(trainers[0] if K == 1 else StackedTrainer(trainers), steps, warmup)
+    trainers = [Trainer(r, compile=compile and K == 1) for r in runs]
+    seconds = _timed_fit(trainers[0] if K == 1 else StackedTrainer(trainers, compile=compile), steps, warmup)
     return {"images_per_s": K * steps * runs[0].train.batch_size / seconds, "peak_gflops": _peak_gflops(1.0)}
 
 
@@ -237,7 +238,9 @@ def _eval_seconds(preset_name: str, N: int, labels: int = 256) -> float:
 def bench_stacked(args) -> dict:
     """Stacks of K runs in `--workers` one-thread worker processes (as `store.train_all` runs
     them), K = 1 being the separate single-thread workers; images/s per worker (a stack's K models
-    together), per model and per machine. The table saved keeps the per-worker rates."""
+    together), per model and per machine. The table saved keeps the per-worker rates (eager: what
+    `store.train_all` runs). With `--compile` each measurement is repeated under torch.compile
+    (about 100 s of compiling per stack shape on this CPU) and the ratio reported."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -245,6 +248,8 @@ def bench_stacked(args) -> dict:
 
     out = {"bench": "stacked", "preset": args.preset, "workers": args.workers, "device": cost.device_name("cpu"),
            "train_images_per_s": {}, "fraction_of_peak": {}, "speedup": {}, "flops_per_image": {}, "eval_seconds": {}}
+    if args.compile:
+        out["compiled_over_eager"] = {}
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         peak = sum(pool.map(_peak_gflops, [2.0] * args.workers))
         out["peak_gflops"] = round(peak, 1)
@@ -263,6 +268,10 @@ def bench_stacked(args) -> dict:
                 out["fraction_of_peak"].setdefault(str(N), {})[str(K)] = round(fraction, 3)
                 print(f"N={N} K={K:2d}: {rates[K] / args.workers:7.0f} images/s per worker ({rates[K] / args.workers / K:5.0f} per model), "
                       f"{rates[K]:7.0f} on the machine, {fraction:.1%} of peak, {rates[K] / rates[1]:.2f}x separate workers", flush=True)
+                if args.compile:
+                    compiled = sum(r["images_per_s"] for r in pool.map(_stack_rate, *zip(*[(args.preset, N, K, steps, 5, True)] * args.workers)))
+                    out["compiled_over_eager"].setdefault(str(N), {})[str(K)] = round(compiled / rates[K], 2)
+                    print(f"N={N} K={K:2d} compiled: {compiled / args.workers:7.0f} images/s per worker, {compiled / rates[K]:.2f}x eager", flush=True)
             out["train_images_per_s"][str(N)] = {str(k): round(v / args.workers, 1) for k, v in rates.items()}
             out["speedup"][str(N)] = {str(k): round(v / rates[1], 2) for k, v in rates.items()}
             out["eval_seconds"][str(N)] = round(_eval_seconds(args.preset, N), 1)
@@ -308,7 +317,8 @@ def bench_gpu(args) -> dict:
         enable_tf32()
     name = cost.device_name(device)
     precisions = ["fp32"] + (["bf16", "fp16"] if cuda else [])
-    out = {"bench": "gpu", "device": name, "native": str(autocast_dtype(device)), "peak_flops": {}, "paper": {}, "stacks": {}, "eval_seconds": {}}
+    out = {"bench": "gpu", "device": name, "native": str(autocast_dtype(device)), "peak_flops": {}, "paper": {}, "stacks": {},
+           "stacks_compiled": {}, "eval_seconds": {}}
     for p in precisions:
         out["peak_flops"][p] = _matmul_peak(device, PRECISIONS[p] or torch.float32)
         print(f"{name}: matmul peak {p} {out['peak_flops'][p] / 1e12:.1f} TFLOP/s", flush=True)
@@ -329,12 +339,16 @@ def bench_gpu(args) -> dict:
         per_image = cost.train_flops_per_image(run)
         small[str(N)] = {}
         for K in (args.stacks if cuda else [1, 2]):
-            trainers = [Trainer(run.replace(train={"seed": k}), device=str(device)) for k in range(K)]
-            engine = trainers[0] if K == 1 else StackedTrainer(trainers)
-            rate = steps * K * run.train.batch_size / _timed_fit(engine, steps, 3 if cuda else 1, device)
-            small[str(N)][str(K)] = round(rate / K, 1)
-            print(f"gpu preset N={N} K={K}: {rate:.0f} images/s ({rate / K:.0f} per model), "
-                  f"{rate * per_image / out['peak_flops'][native]:.1%} of the {native} peak", flush=True)
+            for compiled in ([False, True] if args.compile else [False]):
+                trainers = [Trainer(run.replace(train={"seed": k}), device=str(device), compile=compiled and K == 1) for k in range(K)]
+                engine = trainers[0] if K == 1 else StackedTrainer(trainers, compile=compiled)
+                rate = steps * K * run.train.batch_size / _timed_fit(engine, steps, 3 if cuda else 1, device)
+                if compiled:
+                    out["stacks_compiled"].setdefault(str(N), {})[str(K)] = round(rate / K, 1)
+                else:
+                    small[str(N)][str(K)] = round(rate / K, 1)
+                print(f"gpu preset N={N} K={K}{' compiled' if compiled else ''}: {rate:.0f} images/s ({rate / K:.0f} per model), "
+                      f"{rate * per_image / out['peak_flops'][native]:.1%} of the {native} peak", flush=True)
         trainer = Trainer(run, device=str(device))
         labels = eval_labels(N) if cuda else eval_labels(N)[:64]
         t = time.perf_counter()
@@ -448,6 +462,7 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=float, default=6000, help="training images per model and measurement")
     p.add_argument("--max-pixels", type=int, default=8 * 32 * 32, help="skip stacks with K * N^2 above this")
     p.add_argument("--ship", action="store_true", help="also write the table shipped with the package")
+    p.add_argument("--compile", action="store_true", help="also measure each stack under torch.compile (minutes of compiling)")
     p = sub.add_parser("gpu")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (2 on a CPU)")

@@ -76,11 +76,16 @@ def load_tables() -> dict:
 
 
 def save_table(name: str, table: dict) -> Path:
-    """Store a measured table for device `name` in the cache file (other devices' tables kept)."""
+    """Store a measured table for device `name` in the cache file, over the one in use (the cache's
+    or the shipped): fields keyed by image size are updated size by size, so a bench run over some
+    sizes keeps the others' measurements; other devices' tables are kept."""
     path = cache_file()
-    tables = json.loads(path.read_text()) if path.exists() else {}
-    tables[name] = table
-    return atomic_write_json(path, tables)
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    merged = dict(load_tables().get(name, {}))
+    for field, value in table.items():
+        merged[field] = {**merged[field], **value} if isinstance(value, dict) and isinstance(merged.get(field), dict) else value
+    cached[name] = merged
+    return atomic_write_json(path, cached)
 
 
 def _nearest(table: dict, N: int) -> dict:

@@ -22,11 +22,12 @@ from .train import checkpoint_active, save_on_signal
 
 
 class TrainTask:
-    """One job of the plan as a submitit task; `checkpoint` is what submitit calls on a warning
-    signal: save every run being trained, and requeue the same task (it resumes)."""
+    """Jobs of the plan (one on SLURM, a share of them locally) as one submitit task, run in turn;
+    `checkpoint` is what submitit calls on a warning signal: save every run being trained, and
+    requeue the same task (it resumes, skipping the runs already done)."""
 
-    def __init__(self, root: str, job: list[dict], device: str = "auto"):
-        self.root, self.job, self.device = root, job, device
+    def __init__(self, root: str, jobs: list[list[dict]], device: str = "auto"):
+        self.root, self.jobs, self.device = root, jobs, device
 
     def __call__(self) -> list[str]:
         import torch
@@ -36,13 +37,13 @@ class TrainTask:
             torch.set_num_threads(1)
         else:
             enable_tf32()
-        return run_job([RunConfig.from_dict(d) for d in self.job], self.root, device=self.device)
+        return [name for job in self.jobs for name in run_job([RunConfig.from_dict(d) for d in job], self.root, device=self.device)]
 
     def checkpoint(self, *args, **kwargs):
         import submitit
 
         checkpoint_active()
-        return submitit.helpers.DelayedSubmission(TrainTask(self.root, self.job, self.device))
+        return submitit.helpers.DelayedSubmission(TrainTask(self.root, self.jobs, self.device))
 
 
 def executor(kind: str, folder: Path, partition: str | None = None, max_parallel: int = 8, timeout_min: int = 240,
@@ -68,13 +69,16 @@ def executor(kind: str, folder: Path, partition: str | None = None, max_parallel
 def submit(runs, root, kind: str = "local", partition: str | None = None, max_parallel: int = 8, timeout_min: int = 240,
            wait: bool = True, device: str = "auto", extra: dict | None = None) -> list:
     """Submit every job of `plan(runs)` (nothing for runs already evaluated) as one job array;
-    with `wait`, block until all tasks end and raise if one failed. Returns the submitit jobs."""
+    with `wait`, block until all tasks end and raise if one failed. Returns the submitit jobs.
+    SLURM caps the array at `max_parallel` running tasks; submitit's local executor starts every
+    task at once, so locally the jobs are dealt into at most `max_parallel` tasks instead."""
     root = Path(root)
     jobs = plan(runs, root)
     if not jobs:
         return []
     ex = executor(kind, root / "_submitit", partition, max_parallel, timeout_min, extra=extra)
-    tasks = [TrainTask(str(root), [r.to_dict() for r in job], device) for job in jobs]
+    shares = [jobs[i::max_parallel] for i in range(min(max_parallel, len(jobs)))] if kind == "local" else [[job] for job in jobs]
+    tasks = [TrainTask(str(root), [[r.to_dict() for r in job] for job in share], device) for share in shares]
     with ex.batch():
         submitted = [ex.submit(task) for task in tasks]
     if wait:

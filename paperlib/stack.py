@@ -45,15 +45,19 @@ def stack_key(run: RunConfig) -> str | None:
 
 
 class StackedModel:
-    """K networks of one architecture as one callable on stacked inputs (K, n, ...)."""
+    """K networks of one architecture as one callable on stacked inputs (K, n, ...); with
+    `compile`, the vectorised call is `torch.compile`d once for the stack's shape."""
 
-    def __init__(self, modules, requires_grad: bool):
+    def __init__(self, modules, requires_grad: bool, compile: bool = False):
         self.base = copy.deepcopy(modules[0]).to("meta")
         params, self.buffers = stack_module_state(list(modules))
         self.params = {k: v.detach().requires_grad_(requires_grad) for k, v in params.items()}
         self.N, self.K = modules[0].N, len(modules)
         self.layers: tuple[str, ...] = ()
         self.recorded: dict[str, torch.Tensor] = {}
+        self._forward = vmap(self._one)
+        if compile:
+            self._forward = torch.compile(self._forward, dynamic=False)
 
     def _one(self, params, buffers, x, t, labels):
         with capture(self.base, self.layers) as records:
@@ -61,7 +65,7 @@ class StackedModel:
         return out, {name: r[-1] for name, r in records.items()}
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        out, recorded = vmap(self._one)(self.params, self.buffers, x, t, labels)
+        out, recorded = self._forward(self.params, self.buffers, x, t, labels)
         self.recorded = recorded
         return out
 
@@ -74,9 +78,11 @@ class StackedModel:
 
 
 class StackedTrainer:
-    """Train the runs of several `Trainer`s (same `stack_key`, same step) as one stack."""
+    """Train the runs of several `Trainer`s (same `stack_key`, same step) as one stack; `compile`
+    is the execution option of `Trainer`'s, applied to the stacked network (one compilation per
+    stack shape; measured by `python -m paperlib.bench stacked --compile`)."""
 
-    def __init__(self, trainers: list[Trainer]):
+    def __init__(self, trainers: list[Trainer], compile: bool = False):
         keys = {stack_key(t.run) for t in trainers}
         steps = {t.step for t in trainers}
         if len(keys) != 1 or None in keys:
@@ -87,7 +93,7 @@ class StackedTrainer:
         self.run = trainers[0].run
         self.device = trainers[0].device
         self.step = trainers[0].step
-        self.model = StackedModel([t.model for t in trainers], requires_grad=True)
+        self.model = StackedModel([t.model for t in trainers], requires_grad=True, compile=compile)
         self.ema = StackedModel([t.ema for t in trainers], requires_grad=False)
         self.parameters = list(self.model.params.values())
         self.optimizer = make_optimizer(self.parameters, self.run, self.device)

@@ -101,9 +101,10 @@ def test_the_local_submitit_executor_trains_a_sweep_and_a_second_submission_trai
     pytest.importorskip("submitit")
     from paperlib import launch
 
-    runs = [_tiny(sigma_x=s) for s in (0.8, 1.0, 1.2)] + [_tiny(family="sos")]
-    jobs = launch.submit(runs, tmp_path, "local", timeout_min=10)
-    assert jobs and all(store.is_evaluated(r, tmp_path) for r in runs)
+    runs = [_tiny(sigma_x=s) for s in (0.8, 1.0, 1.2)] + [_tiny(family="sos"), _tiny(N=8)]
+    assert len(store.plan(runs, tmp_path)) == 2  # a stack at N = 16, a run at N = 8
+    jobs = launch.submit(runs, tmp_path, "local", max_parallel=1, timeout_min=10)
+    assert len(jobs) == 1 and all(store.is_evaluated(r, tmp_path) for r in runs)  # one task ran both jobs
     assert launch.submit(runs, tmp_path, "local") == []
 
 
