@@ -267,12 +267,13 @@ class Trainer:
                                                             "started": provenance.collect(self.device)})
 
     def log(self, rate: float) -> None:
-        """Read the last loss (a device sync, so only every `log_every` steps) into the log."""
+        """Read the last loss (a device sync, so only every `log_every` steps) into the log, with
+        the learning rate of the next step (from the schedule: a stack's Trainers hold no live optimiser)."""
         if self._pending_loss is None:
             return
         self.last_loss = float(self._pending_loss)
         if self.out_dir is not None:
-            line = {"step": self.step, "loss": self.last_loss, "lr": self.optimizer.param_groups[0]["lr"],
+            line = {"step": self.step, "loss": self.last_loss, "lr": self.run.train.lr * self.lr_factor(self.step),
                     "images_per_s": round(rate, 1), "elapsed_s": round(self.elapsed, 2)}
             with open(self.out_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(line) + "\n")
