@@ -307,13 +307,20 @@ def accuracy_vs_subsampling(points, N: int, title: str = "Fig. 5(a), (b): accura
     return fig
 
 
-def data_scaling(sizes: dict[str, dict[int, float]], title: str = "Fig. 5(c): data needed for 60% accuracy"):
+def data_scaling(sizes: dict[str, dict[int, float]], title: str = "Fig. 5(c): data needed for 60% accuracy",
+                 censored: dict[str, dict[int, str]] | None = None):
     """Log-log dataset size against N per family, with linear and quadratic guides through the
-    smallest N's first finite value."""
+    smallest N's first finite value. `censored` (`sample_efficiency.censored`) marks the sizes that
+    are upper bounds (the sweep's first lambda already reached 60%) with an open down-triangle."""
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     Ns = sorted({N for by_n in sizes.values() for N in by_n})
+    bound_label = "upper bound (60% reached at the first lambda)"
     for family, by_n in sizes.items():
-        ax.plot(Ns, [by_n.get(N, np.nan) for N in Ns], marker="o", label=family)
+        (line,) = ax.plot(Ns, [by_n.get(N, np.nan) for N in Ns], marker="o", label=family)
+        bounds = [N for N, kind in (censored or {}).get(family, {}).items() if kind == "below" and np.isfinite(by_n.get(N, np.nan))]
+        if bounds:
+            ax.plot(bounds, [by_n[N] for N in bounds], ls="", marker="v", ms=11, mfc="none", color=line.get_color(), label=bound_label)
+            bound_label = None
     finite = [(N, v) for by_n in sizes.values() for N, v in sorted(by_n.items()) if np.isfinite(v)]
     if finite:
         N0, v0 = finite[0]
