@@ -116,6 +116,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-parallel", type=int, default=8, help="tasks of the job array running at once")
     parser.add_argument("--timeout-min", type=int, default=240, help="time limit of one task; it is requeued and resumes")
     parser.add_argument("--no-wait", action="store_true", help="submit and return; run again later to make the figures")
+    parser.add_argument("--cell-timeout", type=float, default=1800,
+                        help="seconds a notebook cell may run once the models are trained; a notebook whose cell runs longer "
+                             "is run again once (papermill can wait forever on a lost kernel reply); 0: no limit")
     args = parser.parse_args(argv)
     preset = resolve_preset(args.preset)
 
@@ -169,10 +172,20 @@ def main(argv=None) -> int:
     for path in notebooks:
         bar.set_description(f"{path.stem} (about {left:.0f} min left)")
         given = {"preset": preset, "results_dir": str(results), "runs_dir": str(runs_dir), "workers": workers}
+        # No cell limit where training failed: the notebooks then train what is missing themselves.
+        timeout = args.cell_timeout if args.cell_timeout > 0 and not failures else None
         try:
             declared = pm.inspect_notebook(str(path))
-            pm.execute_notebook(str(path), str(results / "notebooks" / path.name), kernel_name="python3", cwd=str(path.parent),
-                                parameters={k: v for k, v in given.items() if k in declared}, progress_bar=False)
+            for attempt in (1, 2):
+                try:
+                    pm.execute_notebook(str(path), str(results / "notebooks" / path.name), kernel_name="python3", cwd=str(path.parent),
+                                        parameters={k: v for k, v in given.items() if k in declared}, progress_bar=False,
+                                        execution_timeout=timeout)
+                    break
+                except TimeoutError:
+                    if attempt == 2:
+                        raise
+                    tqdm.write(f"{path.name}: a cell ran past --cell-timeout {timeout:g} s; running the notebook again")
         except Exception as error:  # noqa: BLE001  (one notebook's failure must not stop the others)
             failures.append((path.name, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
         left -= notebook_minutes(path, preset)

@@ -41,6 +41,19 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     assert "Fig. 1: a 32 x 32 Gaussian bump" in page  # the paper's caption beside the figure
 
 
+def test_a_notebook_whose_cell_hangs_is_run_again_once(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    marker = tmp_path / "first_attempt"
+    _notebook(nbs / "01_hangs_once.ipynb", f"import pathlib, time\nm = pathlib.Path({str(marker)!r})\n"
+              "if not m.exists():\n    m.touch()\n    time.sleep(600)")
+    _notebook(nbs / "02_hangs.ipynb", "import time\ntime.sleep(600)")
+    out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"), "--cell-timeout", "3")
+    assert out.returncode == 1 and "1/2 notebooks ran" in out.stdout
+    assert "01_hangs_once.ipynb: a cell ran past --cell-timeout 3 s; running the notebook again" in out.stdout
+    assert "FAILED 02_hangs.ipynb" in out.stdout and "FAILED 01" not in out.stdout
+
+
 def test_run_all_rejects_unknown_sections_and_presets(tmp_path):
     out = _run_all("--preset", "smoke", "--only", "9")
     assert out.returncode == 2 and "no notebook for section" in out.stderr
