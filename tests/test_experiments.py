@@ -70,7 +70,7 @@ def test_laptop_sweeps_give_each_trend_three_points_and_seeds_where_needed():
     lesion = ci.fig11_runs("laptop")[1.0][0]
     assert lesion.data.d_x == 0.25 and lesion.data.holdout.width == 1.0
     assert sorted(se.SWEEPS["laptop"]) == [8, 16, 32] and all(len(g) >= 3 for grids in se.SWEEPS["laptop"].values() for g in grids.values())
-    assert {N: {r.train.steps for r in se.runs("laptop") if r.data.N == N} for N in (8, 16, 32)} == {8: {5000}, 16: {5000}, 32: {4000}}
+    assert {N: {r.train.steps for r in se.runs("laptop") if r.data.N == N} for N in (8, 16, 32)} == {8: {2500}, 16: {5000}, 32: {4000}}
     assert {r.train.steps for r in se.runs("smoke")} == {preset("smoke").train.steps}
     p = perc.TRAINING_SWEEPS["laptop"]
     assert 0.3 in p["sigmas"] and len(p["fractions"]) >= 3 and p["seeds"][0.5] >= 3
