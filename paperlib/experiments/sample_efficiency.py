@@ -170,6 +170,11 @@ class Crossing:
     hi: float
     censored: str = ""
 
+    def __str__(self) -> str:
+        if self.censored == "below":
+            return f"<= {self.hi:.0f}"
+        return f">= {self.lo:.0f}" if self.censored == "above" else f"{self.value:.0f}"
+
 
 def _replicates(points: list[Point], count: str, bootstrap: int, seed: int) -> list[dict[str, dict[int, float]]]:
     """`scaling` of parametric bootstrap replicates: each point's correct labels redrawn from
@@ -220,7 +225,8 @@ def _slope_gap(cross: dict, replicates, Ns: list[int]) -> C.Estimate:
     """Slope of log size against log N, bumps alone minus with stripes: the bootstrap when every
     crossing is bracketed, else the range over the corners of the crossings' intervals."""
     def gap(get) -> float:
-        return slopes({f: {N: get(f, N) for N in Ns} for f in FAMILIES})["bump"] - slopes({f: {N: get(f, N) for N in Ns} for f in FAMILIES})["bump+stripes"]
+        s = slopes({f: {N: get(f, N) for N in Ns} for f in FAMILIES})
+        return s["bump"] - s["bump+stripes"]
 
     value = gap(lambda f, N: cross[(f, N)].value if np.isfinite(cross[(f, N)].value) else cross[(f, N)].lo)
     if not any(c.censored for c in cross.values()):
@@ -249,12 +255,11 @@ def claims(points: list[Point], bootstrap: int = BOOTSTRAP, seed: int = 0) -> li
     cross_2d, boot_2d = crossings(points, "n_2d", bootstrap, seed)
     flags = censored(points)
     note = f"crossings outside the sweep: {flags}" if flags else "every crossing bracketed by the sweep"
-    describe = lambda c: f"{c.value:.0f}" if not c.censored else ("<= " if c.censored == "below" else ">= ") + f"{c.hi if c.censored == 'below' else c.lo:.0f}"  # noqa: E731
     parts = {}
     for N in Ns:
         b, st = cross_2d[("bump", N)], cross_2d[("bump+stripes", N)]
         e = _log_ratio(b, st, [r["bump"][N] for r in boot_2d], [r["bump+stripes"][N] for r in boot_2d])
-        parts[f"N = {N} ({describe(b)} vs {describe(st)} 2D bumps)"] = (e, C.positive(e, MARKEDLY), 0.0)
+        parts[f"N = {N} ({b} vs {st} 2D bumps)"] = (e, C.positive(e, MARKEDLY), 0.0)
     e, verdict, measured = C.deciding(parts)
     out.append(C.Claim("Training with 1D stripes needs fewer 2D bumps to reach 60% accuracy, at every N", "3.2", "Fig. 5(a)-(c)",
                        "markedly fewer 2D examples with the stripes",
@@ -276,6 +281,6 @@ def claims(points: list[Point], bootstrap: int = BOOTSTRAP, seed: int = 0) -> li
     out.append(C.Claim(f"Counting every training image, the augmented set needed for 60% is smaller than the bumps-alone set (N = {N})",
                        "3.2", "Fig. 5(c)", "augmented datasets need far fewer images",
                        "log(images needed alone / with stripes, stripes counted) > 0 at the largest N (bootstrap; bounds outside the sweep)",
-                       e, C.positive(e), f"{describe(b)} vs {describe(st)} images; slopes on all images: alone {st_all['bump']:.2f}, "
+                       e, C.positive(e), f"{b} vs {st} images; slopes on all images: alone {st_all['bump']:.2f}, "
                        f"with stripes {st_all['bump+stripes']:.2f}"))
     return out
