@@ -175,10 +175,17 @@ def exact(ok: bool) -> str:
 
 # --- claims --------------------------------------------------------------------------------------
 
-@dataclass
+KINDS = ("arithmetic", "simulation", "model")
+
+
+@dataclass(kw_only=True)
 class Claim:
     """One claim of the paper and what this run found. `estimate` is the decisive quantity with
-    its interval; `criterion` the rule that turned it into `verdict`; `details` the numbers behind."""
+    its interval; `criterion` the rule that turned it into `verdict`; `measured` the numbers behind
+    it in words, `details` as data. `kind` says what the claim rests on: "arithmetic" (a count),
+    "simulation" (a deterministic simulation) or "model" (trained models); `runs` lists the trained
+    runs behind a model claim (hash, steps, convergence), `controls` what the same reading gives
+    for the controls (the input images, an untrained network, a memorizer)."""
 
     claim: str
     section: str
@@ -189,10 +196,15 @@ class Claim:
     verdict: str
     measured: str = ""
     details: dict = field(default_factory=dict)
+    kind: str = "model"
+    runs: list = field(default_factory=list)
+    controls: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict: must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: must be one of {KINDS}, got {self.kind!r}")
         if not math.isfinite(self.estimate.lo) or not math.isfinite(self.estimate.hi):
             raise ValueError(f"estimate: claim {self.claim!r} needs a finite interval, got {self.estimate}")
 
@@ -201,44 +213,55 @@ class Claim:
         out["interval"] = [self.estimate.lo, self.estimate.hi]
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Claim":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: Estimate(**v) if k == "estimate" else v for k, v in d.items() if k in names})
 
-def record(results_dir, notebook: str, entries: list[Claim]) -> Path:
+
+def record(results_dir, notebook: str, claims: list[Claim]) -> Path:
     """Write a notebook's claims to `<results_dir>/claims/<notebook>.json` (replacing the file)."""
-    return atomic_write_json(Path(results_dir) / "claims" / f"{notebook}.json", [c.to_dict() for c in entries])
+    return atomic_write_json(Path(results_dir) / "claims" / f"{notebook}.json", [c.to_dict() for c in claims])
 
 
-def collect(results_dir) -> list[dict]:
+def collect(results_dir) -> list[Claim]:
     """All recorded claims of a results folder, in notebook order."""
     folder = Path(results_dir) / "claims"
-    return [e for p in sorted(folder.glob("*.json")) for e in json.loads(p.read_text())]
+    return [Claim.from_dict(e) for p in sorted(folder.glob("*.json")) for e in json.loads(p.read_text())]
 
 
-def _number(value: float, percent: bool) -> str:
-    return f"{100 * value:.1f}%" if percent else f"{value:.3g}"
+def tally(claims: list[Claim]) -> dict[str, dict[str, int]]:
+    """Verdict counts for every claim ("all") and for each kind of claim."""
+    groups = {"all": claims, **{kind: [c for c in claims if c.kind == kind] for kind in KINDS}}
+    return {name: {v: sum(c.verdict == v for c in group) for v in VERDICTS} for name, group in groups.items()}
 
 
-def interval_text(entry: dict) -> str:
-    est = entry["estimate"]
-    percent = est.get("n", 0) > 0
-    return f"{_number(est['value'], percent)} [{_number(est['lo'], percent)}, {_number(est['hi'], percent)}]"
+def tally_text(claims: list[Claim]) -> str:
+    """"30 claims: 13 reproduced, ...; of the 24 about trained models: ..." in one sentence."""
+    counts = tally(claims)
+    words = lambda c: ", ".join(f"{n} {v}" for v, n in c.items())  # noqa: E731
+    models = sum(counts["model"].values())
+    return f"{len(claims)} claims: {words(counts['all'])}; of the {models} about trained models: {words(counts['model'])}"
 
 
-def to_markdown(entries: list[dict], preset: str | None = None) -> str:
-    mark = {REPRODUCED: "reproduced", NOT_REPRODUCED: "**not reproduced**", INCONCLUSIVE: "*inconclusive*"}
-    counts = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
+MARKS = {REPRODUCED: "reproduced", NOT_REPRODUCED: "**not reproduced**", INCONCLUSIVE: "*inconclusive*"}
+
+
+def to_markdown(claims: list[Claim], preset: str | None = None) -> str:
     head = f"Preset `{preset}`: " if preset else ""
-    lines = [f"{head}{len(entries)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".",
+    lines = [f"{head}{tally_text(claims)}.",
              "Estimate: the decisive quantity with its 95% interval (labels, and seeds where there are several).", "",
-             "| claim | figure | paper | criterion | estimate [95% interval] | measured | verdict |", "|---|---|---|---|---|---|---|"]
-    for e in entries:
-        cells = (e["claim"], e["figure"], e["paper"], e["criterion"], interval_text(e), e["measured"], mark[e["verdict"]])
-        lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
+             "| claim | kind | figure | paper | criterion | estimate [95% interval] | measured | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for c in claims:
+        cells = (c.claim, c.kind, c.figure, c.paper, c.criterion, c.estimate, c.measured, MARKS[c.verdict])
+        lines.append("| " + " | ".join(str(x).replace("|", "/").replace("\n", " ") for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write(results_dir, entries: list[dict], provenance: dict | None = None, preset: str | None = None) -> tuple[Path, Path]:
-    """Write `claims.json` ({"preset", "provenance", "claims"}) and `claims.md` into the results folder."""
+def write(results_dir, claims: list[Claim], provenance: dict | None = None, preset: str | None = None) -> tuple[Path, Path]:
+    """Write `claims.json` ({"preset", "provenance", "tally", "claims"}) and `claims.md` into the results folder."""
     folder = Path(results_dir)
-    js = atomic_write_json(folder / "claims.json", {"preset": preset, "provenance": provenance or {}, "claims": entries})
-    md = atomic_write_text(folder / "claims.md", to_markdown(entries, preset))
+    js = atomic_write_json(folder / "claims.json", {"preset": preset, "provenance": provenance or {}, "tally": tally(claims),
+                                                    "claims": [c.to_dict() for c in claims]})
+    md = atomic_write_text(folder / "claims.md", to_markdown(claims, preset))
     return js, md

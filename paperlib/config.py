@@ -186,8 +186,7 @@ class TrainConfig:
     training (the data subsample has its own seed, `DataConfig.seed`).
 
     Execution settings, which change how a run is computed but not what it computes, are left
-    out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`, and `threads`, the CPU threads
-    of a worker process that trains the run alone (0: the worker's default).
+    out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`.
     """
 
     steps: int = 10_000
@@ -201,7 +200,6 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_steps: tuple[int, ...] = ()
     checkpoint_every: int = 1000
-    threads: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -219,10 +217,9 @@ class TrainConfig:
         _require(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 disables clipping)")
         _require(all(0 <= s <= self.steps for s in self.eval_steps), "eval_steps", "must lie in [0, steps]")
         _require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
-        _require(self.threads >= 0, "threads", "must be >= 0")
 
 
-EXECUTION_FIELDS = {"train": ("checkpoint_every", "threads")}
+EXECUTION_FIELDS = {"train": ("checkpoint_every",)}
 
 
 @dataclass(frozen=True)
@@ -252,9 +249,11 @@ class RunConfig:
         return _digest(d)
 
     def legacy_hash(self) -> str:
-        """The digest of every field, execution settings included: how runs were named before
-        those settings left the hash (`store` finds and renames such folders)."""
-        return _digest(self.to_dict())
+        """How runs were named before execution settings left the hash (paperlib 0.2: every field,
+        and a `threads` field of 0); `RunFolder.of` finds and renames such folders."""
+        d = self.to_dict()
+        d["train"]["threads"] = 0
+        return _digest(d)
 
     def replace(self, **sections) -> "RunConfig":
         """Copy with some fields changed: `cfg.replace(data={"sigma_x": 2.0}, train={"steps": 10})`."""
@@ -314,7 +313,7 @@ def preset(name: str, **data_changes) -> RunConfig:
             data=DataConfig(N=16, d_x=1.0, d_y=1.0),
             model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=16, label_encoding="canvas", heads=2),
             diffusion=DiffusionConfig(sample_steps=10),
-            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9, threads=1),
+            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9),
         )
     elif name == "laptop":
         cfg = RunConfig(

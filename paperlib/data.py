@@ -28,31 +28,67 @@ def render(labels, N: int, sigma_x: float, sigma_y: float, shape="bump", periodi
 
     bump: v = 255 (1 - exp(-(x-mx)^2/(4 sx^2) - (y-my)^2/(4 sy^2)))
     sos:  v = 255 (1 - (exp(-(x-mx)^2/(4 sx^2)) + exp(-(y-my)^2/(4 sy^2))) / 2)
-    `shape` is "bump", "sos", or a per-image integer tensor (0 bump, 1 sos) for mixtures.
+    `shape` is "bump", "sos", or a per-image integer array (0 bump, 1 sos) for mixtures.
     With `periodic`, distances wrap around the canvas (the torus of section 3.1). On the CPU the
     images are computed in float64; on a GPU (`device`) in float32, where they are drawn for
     training, so the labels are all that crosses to the device (`dtype` overrides the choice).
     """
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    dtype = dtype or (torch.float64 if device.type == "cpu" else torch.float32)
-    labels = torch.as_tensor(np.asarray(labels, dtype=np.float64)).to(device, dtype)
-    pix = torch.arange(1, N + 1, dtype=dtype, device=device)
-    dx = pix[None, :] - labels[:, 0:1]
-    dy = pix[None, :] - labels[:, 1:2]
-    if periodic:
-        dx = torch.remainder(dx + N / 2, N) - N / 2
-        dy = torch.remainder(dy + N / 2, N) - N / 2
-    gx = torch.exp(-dx**2 / (4 * sigma_x**2))[:, None, :]
-    gy = torch.exp(-dy**2 / (4 * sigma_y**2))[:, :, None]
-    bump = gx * gy
-    sos = (gx + gy) / 2
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1, 2)
     if isinstance(shape, str):
         if shape not in ("bump", "sos"):
             raise ValueError(f"shape: unknown shape {shape!r}; choose 'bump' or 'sos'")
-        dark = bump if shape == "bump" else sos
-    else:
-        dark = torch.where(torch.as_tensor(shape).to(device)[:, None, None] == SOS, sos, bump)
-    return (255 * (1 - dark)).float()
+        shape = np.full(len(labels), SOS if shape == "sos" else BUMP)
+    n = len(labels)
+    return ImageTable.build(labels, np.asarray(shape), np.full(n, float(sigma_x)), np.full(n, float(sigma_y)),
+                            np.full(n, bool(periodic)), N, device, dtype).render()
+
+
+@dataclass
+class ImageTable:
+    """Per-image rendering parameters on one device: what `render` needs, one row per image, so
+    that images of different runs (sigmas, shapes, periodic or not) render in one call. Rows are
+    selected with an index tensor on the same device (`table[idx]`): a training step copies only
+    its indices to the device."""
+
+    labels: torch.Tensor  # (n, 2) centres
+    denom: torch.Tensor  # (n, 2) 4 sigma^2 per axis
+    sos: torch.Tensor  # (n,) bool: a sum of stripes, else a bump
+    periodic: torch.Tensor  # (n,) bool: distances wrap around the canvas
+    N: int
+
+    @classmethod
+    def build(cls, labels, shape, sigma_x, sigma_y, periodic, N: int, device=None, dtype: torch.dtype | None = None) -> "ImageTable":
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        dtype = dtype or (torch.float64 if device.type == "cpu" else torch.float32)
+        denom = 4 * np.stack([np.asarray(sigma_x, np.float64), np.asarray(sigma_y, np.float64)], axis=1) ** 2
+        return cls(torch.as_tensor(np.asarray(labels, np.float64)).to(device, dtype), torch.as_tensor(denom).to(device, dtype),
+                   torch.as_tensor(np.asarray(shape) == SOS).to(device), torch.as_tensor(np.asarray(periodic, bool)).to(device), N)
+
+    @classmethod
+    def cat(cls, tables: list["ImageTable"]) -> "ImageTable":
+        if len({t.N for t in tables}) != 1:
+            raise ValueError("tables: images of one table share the canvas size N")
+        return cls(*(torch.cat([getattr(t, f) for t in tables]) for f in ("labels", "denom", "sos", "periodic")), tables[0].N)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index) -> "ImageTable":
+        return ImageTable(self.labels[index], self.denom[index], self.sos[index], self.periodic[index], self.N)
+
+    def render(self) -> torch.Tensor:
+        """The images, values in [0, 255], (n, N, N) float32, computed in the table's precision."""
+        N = self.N
+        pix = torch.arange(1, N + 1, dtype=self.labels.dtype, device=self.labels.device)
+        dx = pix[None, :] - self.labels[:, 0:1]
+        dy = pix[None, :] - self.labels[:, 1:2]
+        wrap = self.periodic[:, None]  # applied to every row (no host sync to ask whether any wraps)
+        dx = torch.where(wrap, torch.remainder(dx + N / 2, N) - N / 2, dx)
+        dy = torch.where(wrap, torch.remainder(dy + N / 2, N) - N / 2, dy)
+        gx = torch.exp(-dx**2 / self.denom[:, 0:1])[:, None, :]
+        gy = torch.exp(-dy**2 / self.denom[:, 1:2])[:, :, None]
+        dark = torch.where(self.sos[:, None, None], (gx + gy) / 2, gx * gy)
+        return (255 * (1 - dark)).float()
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
@@ -156,8 +192,7 @@ class Dataset:
     """Labels with everything needed to render their images; `images()` renders them in torch.
 
     `kind` says per label whether the canvas shows a 2D image, the rim, a 1D stripe or nothing;
-    `shape` whether it is drawn as a bump or a sum of stripes; `ood` is always False for
-    training labels (held-out labels are removed) and is kept for symmetry with evaluation sets.
+    `shape` whether it is drawn as a bump or a sum of stripes (0 bump, 1 sos).
     """
 
     config: DataConfig
@@ -171,7 +206,12 @@ class Dataset:
     def images(self, index=None, device=None) -> torch.Tensor:
         idx = slice(None) if index is None else index
         c = self.config
-        return render(self.labels[idx], c.N, c.sigma_x, c.sigma_y, torch.as_tensor(self.shape[idx]), c.periodic, device)
+        return render(self.labels[idx], c.N, c.sigma_x, c.sigma_y, self.shape[idx], c.periodic, device)
+
+    def table(self, device=None) -> ImageTable:
+        """Every image's rendering parameters on `device` (built once per training run)."""
+        c, n = self.config, len(self)
+        return ImageTable.build(self.labels, self.shape, np.full(n, c.sigma_x), np.full(n, c.sigma_y), np.full(n, c.periodic), c.N, device)
 
     def counts(self) -> dict[str, int]:
         return {k: int((self.kind == k).sum()) for k in KINDS}

@@ -1,40 +1,99 @@
-"""The compute device and its arithmetic: which device, which mixed precision.
+"""The compute device and its arithmetic: which device, which precision, which worker on which GPU.
 
-Process-wide backend flags (TF32, thread counts) are not set here: entry points and worker
-processes set them (`enable_tf32`).
+One precision policy for training and sampling, alone or in a stack: bf16 autocast where the GPU
+computes it natively (compute capability >= 8.0: A100, H100, L4, RTX 30xx and newer), fp32
+elsewhere (the CPU, Apple MPS, and GPUs below 8.0 such as Colab's T4, where bf16 is emulated).
+fp16 with a gradient scaler is an explicit option for a run trained alone (`precision="fp16"`):
+a stack has no per-run scaler, and the small models of the fast presets are bound by kernel
+launches, not arithmetic, so fp16 buys them nothing.
+
+Process-wide settings (threads, TF32, the current GPU, deterministic algorithms) are not set by
+the library: entry points and worker processes call `enable_tf32`, `init_worker` and
+`deterministic_mode`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import torch
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """CUDA, then Apple MPS, then the CPU."""
+    """CUDA (the current GPU of this process), then Apple MPS, then the CPU."""
     if device != "auto":
         return torch.device(device)
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", torch.cuda.current_device())
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 
 
-def autocast_dtype(device: torch.device, capability: tuple[int, int] | None = None) -> torch.dtype | None:
-    """The mixed-precision type for a device: bf16 where the GPU computes it natively (compute
-    capability >= 8.0: A100, H100, RTX 30xx and newer), fp16 (with a gradient scaler) on older
-    GPUs such as Colab's T4, where bf16 is only emulated; None (fp32) on the CPU and MPS, where
-    bf16 autocast is ~9x slower on this project's CPUs."""
+def precision_name(device: torch.device, capability: tuple[int, int] | None = None) -> str:
+    """The policy: "bf16" on GPUs of compute capability >= 8.0, "fp32" everywhere else."""
     if device.type != "cuda":
-        return None
+        return "fp32"
     major, _ = capability if capability is not None else torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
+    return "bf16" if major >= 8 else "fp32"
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+def autocast_dtype(device: torch.device, capability: tuple[int, int] | None = None) -> torch.dtype | None:
+    """The autocast type of the policy on `device` (None: fp32, no autocast)."""
+    return PRECISIONS[precision_name(device, capability)]
+
+
+def resolve_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """`precision` ("auto", "fp32", "bf16", "fp16") as an autocast type for `device`."""
+    if precision == "auto":
+        return autocast_dtype(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: choose from {('auto', *PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """The autocast context of `dtype` on `device` (a no-op for fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def enable_tf32() -> None:
     """TF32 matmuls and convolutions on Ampere and newer GPUs (for entry points and workers)."""
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+
+
+def deterministic_mode() -> None:
+    """Opt-in bit-exact training on a GPU (for entry points): deterministic algorithms, cuBLAS's
+    fixed workspace, and (read by `model` and `train`) a matmul upsample and noise drawn on the
+    host, so the same seed gives the same weights on the same GPU model. Slower."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def worker_devices(devices: list[str] | None, workers: int, device_count: int) -> list[str]:
+    """The device of each of `workers` worker processes: the listed `devices` in turn, else the
+    machine's `device_count` GPUs in turn, else the CPU."""
+    if devices:
+        pool = list(devices)
+    elif device_count > 0:
+        pool = [f"cuda:{i}" for i in range(device_count)]
+    else:
+        pool = ["cpu"]
+    return [pool[i % len(pool)] for i in range(workers)]
+
+
+def init_worker(device: str) -> None:
+    """Process-wide settings of a training worker: on a GPU, make `device` this process's current
+    GPU (so "auto" and "cuda" mean it) with TF32 on; on the CPU, one thread per worker."""
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+        enable_tf32()
+    else:
+        torch.set_num_threads(1)

@@ -47,8 +47,10 @@ class Schedule:
         """The noised images of one training step: t uniform in {0..T-1}, eps ~ N(0, I), drawn in
         that order from `generator` (on its own device), and x_t. Returns (x_t, t, eps)."""
         where = generator.device if generator is not None else x0.device
-        t = torch.randint(0, self.T, (x0.shape[0],), generator=generator, device=where).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator, device=where, dtype=x0.dtype).to(x0.device)
+        t = torch.randint(0, self.T, (x0.shape[0],), generator=generator, device=where)
+        noise = torch.randn(x0.shape, generator=generator, device=where, dtype=x0.dtype)
+        if where != x0.device:  # draws made on the host (deterministic mode): two copies
+            t, noise = t.to(x0.device, non_blocking=True), noise.to(x0.device, non_blocking=True)
         return self.q_sample(x0, t, noise), t, noise
 
     def weighted_mse(self, predicted: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -64,9 +66,18 @@ class Schedule:
         return self.weighted_mse(model(x_t, t, labels), noise, t)
 
 
-def _noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:
+def initial_noise(shape, seed: int, device) -> tuple[torch.Tensor, torch.Generator]:
+    """A sampler's starting noise, drawn on the host from `seed` (the same on every device), and
+    the generator for any later draws."""
     g = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(shape, generator=g).to(device), g
+
+
+def label_tensor(labels, device) -> torch.Tensor:
+    """(n, 2) labels as float32 on `device`, from a numpy array, a list or a tensor on any device."""
+    if torch.is_tensor(labels):
+        return labels.to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
 
 
 @torch.no_grad()
@@ -78,10 +89,10 @@ def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 
     noise is drawn from `seed`, or given as `x` (a stack of models shares one seed's noise).
     """
     device = schedule.device
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
+    labels = label_tensor(labels, device)
     n, N = labels.shape[0], model.N
     if x is None:
-        x, _ = _noise((n, 1, N, N), seed, device)
+        x, _ = initial_noise((n, 1, N, N), seed, device)
     ts = np.linspace(schedule.T - 1, 0, steps).round().astype(int)
     ab = schedule._ab
     for i, t in enumerate(ts):
@@ -100,9 +111,9 @@ def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 
 def ddpm_sample(model, schedule: Schedule, labels, seed: int = 0, on_step=None) -> torch.Tensor:
     """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Alg. 2); returns x0 in [-1, 1]."""
     device = schedule.device
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=device)
+    labels = label_tensor(labels, device)
     n, N = labels.shape[0], model.N
-    x, g = _noise((n, 1, N, N), seed, device)
+    x, g = initial_noise((n, 1, N, N), seed, device)
     ab = schedule._ab
     betas = schedule.betas.float().to(device)
     for i, t in enumerate(range(schedule.T - 1, -1, -1)):

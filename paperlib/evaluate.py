@@ -9,6 +9,7 @@ when it is loaded, so a corrected metric applies to every model already trained.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from tqdm.auto import tqdm
 
 from . import data as datamod
 from . import metrics
-from .config import DataConfig
-from .device import autocast_dtype
+from .config import DataConfig, ModelConfig
+from .device import autocast, autocast_dtype
 from .diffusion import Schedule, sample
 from .files import atomic_write
 from .model import UNet, capture
+from .runfolder import Damaged, RunFolder
 
 SOS_FAMILIES = ("sos", "sos+stripes", "stripes")
 
@@ -52,10 +54,11 @@ def ideal_shape(config: DataConfig) -> str:
     return "sos" if config.family in SOS_FAMILIES else "bump"
 
 
-def evaluation_regions(labels: np.ndarray, config: DataConfig) -> dict[str, np.ndarray]:
-    """`data.regions` of the config's held-out region, plus "seen" / "unseen" (evaluation labels
-    in / not in the training set) when lambda < 1 subsamples the 2D images."""
-    regions = datamod.regions(labels, config.holdout, config.N)
+def evaluation_regions(labels: np.ndarray, config: DataConfig, holdout=None) -> dict[str, np.ndarray]:
+    """`data.regions` of a held-out region (default: the config's own), plus, when lambda < 1
+    subsamples the 2D images, "seen" (evaluation labels that are training images; they are never
+    in the held-out region) and "unseen" (in distribution but not trained on)."""
+    regions = datamod.regions(labels, config.holdout if holdout is None else holdout, config.N)
     if config.fraction < 1:
         seen = datamod.seen_mask(labels, datamod.make_dataset(config))
         regions.update(seen=seen, unseen=~seen & regions["in_distribution"])
@@ -75,22 +78,43 @@ def score(images, labels, config: DataConfig, activations=None, regions=None) ->
     return Evaluation(labels, images, centres, profiles, correlation, outcome, metrics.by_region(outcome, regions), dict(activations or {}))
 
 
+def sample_bytes(model: ModelConfig, N: int) -> int:
+    """Bytes one label's forward pass holds at its peak when sampling: the skip connections, the
+    largest block's working tensors (about 8 of its size) and the largest attention's scores
+    (heads x tokens^2, three such tensors), in float32."""
+    channels = [model.width * m for m in model.channel_mult]
+    sizes = [c * (N // 2**level) ** 2 for level, c in enumerate(channels)]
+    scores = [3 * model.heads * ((N // 2**level) ** 2) ** 2 for level, on in zip((1, 2, 3), model.attention) if on]
+    return 4 * (sum(sizes) + 8 * max(sizes) + max(scores, default=0))
+
+
+def evaluation_batch(model: ModelConfig, N: int, device=None, budget: int | None = None, most: int = 1024) -> int:
+    """Labels per sampling batch so that a forward pass fits `budget` bytes (default: a third of
+    the GPU's free memory; 2 GiB on the CPU), at most `most`."""
+    if budget is None:
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        budget = torch.cuda.mem_get_info(device)[0] // 3 if device.type == "cuda" else 2 << 30
+    return int(max(1, min(most, budget // sample_bytes(model, N))))
+
+
 @torch.no_grad()
 def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
-             layers=(), batch_size: int = 1024, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+             layers=(), batch_size: int | None = None, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D).
-    Sampling runs under the device's mixed precision (`device.autocast_dtype`; fp32 on a CPU);
-    activations stay on the model's device until the last step has run."""
+    Sampling runs in the device's precision (`paperlib.device`: bf16 on recent GPUs, fp32 on a
+    CPU), in batches sized to its memory (`evaluation_batch`); activations stay on the model's
+    device until the last step has run."""
     model.eval()
     device = next(model.parameters()).device
     dtype = autocast_dtype(device)
+    batch_size = batch_size or evaluation_batch(model.config, model.N, device)
     labels = np.asarray(labels, dtype=np.float64)
     images, acts = [], {name: [] for name in layers}
     n_steps = schedule.T if steps is None or steps >= schedule.T else steps
     bar = tqdm(total=n_steps * -(-len(labels) // batch_size), disable=not progress, desc="sample", unit="step", leave=False)
     for start in range(0, len(labels), batch_size):
         chunk = labels[start:start + batch_size]
-        with capture(model, layers) as records, torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with capture(model, layers) as records, autocast(device, dtype):
             def on_step(i, _t):
                 bar.update(1)
                 if i != n_steps - 1:
@@ -114,19 +138,17 @@ def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: in
     return score(images.astype(np.float16), labels, data_config, acts)
 
 
-def evaluation_callback(results: dict, layers=("layer4",), steps: int | None = None, seed: int = 0, save_dir=None):
+def evaluation_callback(folder: RunFolder, layers=("layer4",), steps: int | None = None, seed: int = 0):
     """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
-    run's `eval_steps` it evaluates the EMA model, keeps the `Evaluation` in `results[step]`,
-    appends the accuracies to `trainer.history` (saved with the checkpoint) and, with `save_dir`,
-    writes it to `save_dir/eval_<step>.npz` so that a cached run still has it (`load_evaluations`)."""
+    run's `eval_steps` it evaluates the EMA model, appends the accuracies to `trainer.history`
+    (saved with the checkpoint) and writes the evaluation into the run folder, so that a cached
+    run still has it (`load_evaluations`)."""
 
     def callback(trainer) -> None:
         run = trainer.run
         ev = evaluate(trainer.ema, trainer.schedule, run.data, steps or run.diffusion.sample_steps, seed, layers)
-        results[trainer.step] = ev
         trainer.history.append({"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}})
-        if save_dir is not None:
-            save_evaluation(ev, Path(save_dir) / f"eval_{trainer.step:08d}.npz")
+        save_evaluation(ev, folder.evaluation_at(trainer.step))
 
     return callback
 
@@ -140,14 +162,19 @@ def save_evaluation(ev: Evaluation, path) -> Path:
 
 
 def load_evaluation(path, config: DataConfig) -> Evaluation:
-    """A saved evaluation, rescored with today's metrics for a model trained on `config`."""
-    with np.load(path) as z:
-        if "images" not in z.files:
-            raise ValueError(f"{path}: an evaluation without images cannot be rescored; delete it to evaluate again")
-        acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
-        return score(z["images"].astype(np.float32), z["labels"], config, acts)
+    """A saved evaluation, rescored with today's metrics for a model trained on `config`; a file
+    numpy cannot read is `Damaged`."""
+    try:
+        with np.load(path) as z:
+            if "images" not in z.files:
+                raise ValueError(f"{path}: an evaluation without images cannot be rescored; delete it to evaluate again")
+            acts = {k[4:]: z[k] for k in z.files if k.startswith("act_")}
+            images, labels = z["images"].astype(np.float32), z["labels"]
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise Damaged(f"cannot read {path}") from error
+    return score(images, labels, config, acts)
 
 
-def load_evaluations(save_dir, config: DataConfig) -> dict[int, Evaluation]:
-    """The evaluations an `evaluation_callback` saved, by step, rescored."""
-    return {int(path.stem[5:]): load_evaluation(path, config) for path in sorted(Path(save_dir).glob("eval_*[0-9].npz"))}
+def load_evaluations(folder: RunFolder, config: DataConfig) -> dict[int, Evaluation]:
+    """The evaluations an `evaluation_callback` saved in a run folder, by step, rescored."""
+    return {step: load_evaluation(path, config) for step, path in folder.evaluations_over_training().items()}

@@ -104,15 +104,37 @@ class Down(nn.Module):
         return self.cond(self.convs(x), cond)
 
 
+def interpolation_matrix(n: int, device=None, dtype=None) -> torch.Tensor:
+    """(2n, n) weights of 2x bilinear upsampling along one axis with aligned corners."""
+    pos = torch.linspace(0, n - 1, 2 * n, dtype=torch.float64)
+    lo = pos.floor().clamp(max=n - 2) if n > 1 else torch.zeros_like(pos)
+    frac = pos - lo
+    w = torch.zeros(2 * n, n, dtype=torch.float64)
+    rows = torch.arange(2 * n)
+    w[rows, lo.long()] = 1 - frac
+    if n > 1:
+        w[rows, lo.long() + 1] += frac
+    return w.to(device=device, dtype=dtype)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling (aligned corners). Under deterministic algorithms (`device.
+    deterministic_mode`) it is two matmuls, whose backward is deterministic on a GPU, unlike
+    the upsampling kernel's; the numbers agree to float rounding."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+    h, w = x.shape[-2:]
+    return interpolation_matrix(h, x.device, x.dtype) @ x @ interpolation_matrix(w, x.device, x.dtype).T
+
+
 class Up(nn.Module):
     def __init__(self, c_in, c_out, cond_dim, groups, film):
         super().__init__()
-        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
         self.convs = nn.Sequential(DoubleConv(c_in, c_in, groups, residual=True), DoubleConv(c_in, c_out, groups, c_mid=c_in // 2))
         self.cond = Condition(cond_dim, c_out, film)
 
     def forward(self, x, skip, cond):
-        x = torch.cat([skip, self.up(x)], dim=1)
+        x = torch.cat([skip, upsample2x(x)], dim=1)
         return self.cond(self.convs(x), cond)
 
 

@@ -14,6 +14,11 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parents[1]
 
 
+def runs_root() -> Path:
+    """The run cache shared by every preset but `smoke`: $PAPERLIB_RUNS, else runs/ at the top."""
+    return Path(os.environ.get("PAPERLIB_RUNS") or TOP / "runs")
+
+
 def results_root() -> Path:
     return Path(os.environ.get("PAPERLIB_RESULTS") or TOP / "results")
 
@@ -27,6 +32,6 @@ def runs_dir(preset: str, given=None, results=None) -> Path:
     """The run cache (`given` wins; smoke models live in their results folder)."""
     if given:
         return Path(given)
-    if os.environ.get("PAPERLIB_RUNS"):
-        return Path(os.environ["PAPERLIB_RUNS"])
-    return (Path(results) if results else results_dir(preset)) / "runs" if preset == "smoke" else TOP / "runs"
+    if preset == "smoke" and not os.environ.get("PAPERLIB_RUNS"):
+        return (Path(results) if results else results_dir(preset)) / "runs"
+    return runs_root()

@@ -88,7 +88,7 @@ def sampled_points(fraction: float, seed: int, N: int = 32) -> np.ndarray:
 
 def largest_cluster_ratio(adjacency: np.ndarray) -> float:
     """Size of the largest connected component over the number of nodes."""
-    n_comp, labels = connected_components(csr_matrix(adjacency), directed=False)
+    _, labels = connected_components(csr_matrix(adjacency), directed=False)
     return float(np.bincount(labels).max() / len(labels))
 
 

@@ -162,9 +162,9 @@ def over_training(steps, accuracy, participation_ratio, title: str = "Fig. 2(c):
     return fig
 
 
-def eigenspectra(checkpoints, k: int = 15, title: str = "Fig. 2(d): PCA eigenspectra over training"):
-    fig, axes = plt.subplots(1, len(checkpoints), figsize=(2.4 * len(checkpoints), 2.6), squeeze=False, sharey=True)
-    for ax, c in zip(axes[0], checkpoints):
+def eigenspectra(snapshots, k: int = 15, title: str = "Fig. 2(d): PCA eigenspectra over training"):
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(2.4 * len(snapshots), 2.6), squeeze=False, sharey=True)
+    for ax, c in zip(axes[0], snapshots):
         ratio = c.spectrum[:k] / c.spectrum.sum()
         ax.bar(np.arange(1, len(ratio) + 1), ratio)
         ax.set_title(f"step {c.step}\nacc {100 * c.accuracy:.0f}%, top-4 {100 * c.explained_top4:.0f}%", fontsize=8)
@@ -175,10 +175,10 @@ def eigenspectra(checkpoints, k: int = 15, title: str = "Fig. 2(d): PCA eigenspe
     return fig
 
 
-def pca_views(checkpoints, title: str = "Fig. 2(e)-(g): PCA of the representation over training"):
-    fig = plt.figure(figsize=(3.2 * len(checkpoints), 3.2))
-    for i, c in enumerate(checkpoints):
-        ax = fig.add_subplot(1, len(checkpoints), i + 1, projection="3d")
+def pca_views(snapshots, title: str = "Fig. 2(e)-(g): PCA of the representation over training"):
+    fig = plt.figure(figsize=(3.2 * len(snapshots), 3.2))
+    for i, c in enumerate(snapshots):
+        ax = fig.add_subplot(1, len(snapshots), i + 1, projection="3d")
         ax.scatter(*c.pca3[:, :3].T, c=c.labels[:, 0], cmap="twilight", s=3)
         ax.set_title(f"step {c.step}", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])

@@ -1,17 +1,16 @@
-"""Training: AdamW with warm-up and a cosine or constant learning rate, EMA weights, callbacks,
-atomic checkpoints and exact resume (App. A.6).
+"""Training: AdamW with warm-up and a cosine or constant learning rate, EMA weights, atomic
+checkpoints and exact resume (App. A.6), and the one fit loop that trains a run alone or a stack.
 
 Every random draw of step s (which images, which timesteps, which noise) comes from a generator
-seeded by (seed, s) on the training device, so a run killed at any point and resumed from its
-last checkpoint ends with the same weights as an uninterrupted run on the same kind of device.
-Checkpoints are written atomically and loaded with `torch.load(weights_only=True)` (no code
-runs); the previous one is kept, so a damaged checkpoint is set aside and training resumes from
-the one before. A run folder holds `config.json` (written when training starts, with the
-provenance), `checkpoint.pt`, `log.jsonl` (loss, learning rate and images/s every `log_every`
-steps), and when the run ends `model.safetensors` (EMA weights) and `run.json`.
+seeded by (seed, s), so a run killed at any point and resumed from its last checkpoint ends with
+the same weights as an uninterrupted run on the same kind of device. The run's folder
+(`paperlib.runfolder`) holds its checkpoints, log and records.
 
-Nothing here changes process-wide settings (threads, global seeds, backend flags): entry points
-and worker processes own those. The model is initialised under a forked RNG.
+Stopping: entry points and workers call `stop_on_signals()`, after which SIGTERM, SIGUSR1 and
+SIGUSR2 raise `Stopped`. The signals (and Ctrl-C) are held back during a training step, so they
+arrive between two steps; `fit` then checkpoints every run it trains and lets the exception end
+the process. Under submitit on SLURM, submitit's own handler checkpoints and requeues the task and
+exits with SystemExit, which `fit` meets the same way. Nothing here changes process-wide settings.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ import contextlib
 import copy
 import json
 import math
+import pickle
 import signal
 import threading
 import time
-import warnings
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -34,62 +32,55 @@ from tqdm.auto import tqdm
 
 from . import data as datamod
 from . import provenance
-from .config import RunConfig
-from .device import PRECISIONS, autocast_dtype, pick_device
+from .config import RunConfig, TrainConfig
+from .device import autocast, pick_device, resolve_precision
 from .diffusion import Schedule
-from .files import atomic_write, atomic_write_json
+from .files import atomic_write
 from .model import UNet
+from .runfolder import Damaged, RunFolder
 
 Callback = Callable[["Trainer"], None]
-
-# Trainers (and stacks) inside `fit`, which `checkpoint_active` saves when the process is told to
-# stop: SIGTERM (a worker or job being stopped), SIGUSR1/SIGUSR2 (SLURM's and submitit's warning
-# before a time limit or preemption). During a training step these signals are held back, so a
-# checkpoint is always taken between steps, where the state is whole.
-_ACTIVE: list = []
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+
+
+class Stopped(SystemExit):
+    """Raised between two training steps when the process is told to stop (exit status 128 + signal)."""
 
 
 @contextlib.contextmanager
 def whole_step():
-    """Hold back the stop signals for the duration of one step (main thread only)."""
+    """Hold back the stop signals and Ctrl-C for the duration of one step (main thread only)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, (*STOP_SIGNALS, signal.SIGINT))
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def checkpoint_active() -> int:
-    """Save every trainer now inside `fit` (between two steps); returns how many."""
-    for trainer in list(_ACTIVE):
-        trainer.checkpoint()
-    return len(_ACTIVE)
-
-
-def save_on_signal() -> None:
-    """Make SIGTERM checkpoint every training run of this process, then exit (status 143). For
-    entry points and worker processes; a library never installs handlers by itself."""
+def stop_on_signals() -> None:
+    """Make SIGTERM, SIGUSR1 and SIGUSR2 raise `Stopped` (for entry points and workers; a library
+    never installs handlers by itself). `fit` checkpoints before the process exits."""
 
     def handler(signum, _frame):
-        checkpoint_active()
-        raise SystemExit(128 + signum)
+        raise Stopped(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
 
 
 def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
-    """The generator of one training step: seeded by (seed, step) through numpy's SeedSequence."""
+    """The generator of one training step: seeded by (seed, step) through numpy's SeedSequence. In
+    deterministic mode the draws are made on the host (GPU generators' output depends on the model)."""
     state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
-    return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
+    where = "cpu" if torch.are_deterministic_algorithms_enabled() else device
+    return torch.Generator(device=where).manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def lr_factor(run: RunConfig, step: int) -> float:
+def lr_factor(tc: TrainConfig, step: int) -> float:
     """Linear warm-up, then constant or cosine down to `min_lr_ratio` at the last step."""
-    tc = run.train
     if step < tc.warmup:
         return (step + 1) / tc.warmup
     if tc.schedule == "constant":
@@ -112,13 +103,26 @@ def make_optimizer(params, run: RunConfig, device: torch.device) -> torch.optim.
     return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, **fused)
 
 
+def epoch_batch_indices(seed: int, n: int, batch_size: int, step: int, cache: dict) -> np.ndarray:
+    """Indices of step `step`: consecutive slices of one seeded permutation of the n images per
+    epoch (`cache` keeps the current epoch's permutation)."""
+    positions = np.arange(step * batch_size, (step + 1) * batch_size)
+    out = np.empty(batch_size, np.int64)
+    for epoch in np.unique(positions // n):
+        if cache.get("epoch") != epoch:
+            cache.update(epoch=epoch, perm=np.random.default_rng(np.random.SeedSequence([seed, 1, int(epoch)])).permutation(n))
+        sel = positions // n == epoch
+        out[sel] = cache["perm"][positions[sel] % n]
+    return out
+
+
 class Trainer:
     """Owns the model, its EMA copy, the optimiser and the step counter of one run.
 
     With `out_dir` it checkpoints there and resumes from the checkpoint it finds. Execution
     settings, which do not change what is computed beyond float rounding: `log_every`,
-    `checkpoint_every` (default: the config's), `precision` ("auto": `autocast_dtype`, or "fp32",
-    "bf16", "fp16") and `compile` (`torch.compile` the network for training steps).
+    `precision` ("auto": the device's policy, `paperlib.device`; or "fp32", "bf16", "fp16") and
+    `compile` (`torch.compile` the network for training steps).
     """
 
     def __init__(self, run: RunConfig, dataset: datamod.Dataset | None = None, out_dir=None, device="auto",
@@ -126,224 +130,189 @@ class Trainer:
         self.run = run
         self.device = pick_device(device)
         self.dataset = dataset if dataset is not None else datamod.make_dataset(run.data)
+        self.table = self.dataset.table(self.device)
         self.model = new_model(run, self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = make_optimizer(self.model.parameters(), run, self.device)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
-        self.dtype = autocast_dtype(self.device) if precision == "auto" else PRECISIONS[precision]
+        self.dtype = resolve_precision(self.device, precision)
         self.forward = torch.compile(self.model) if compile else self.model
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.schedule = Schedule(run.diffusion, self.device)
-        self.step = 0
-        self.elapsed = 0.0
-        self.last_loss = float("nan")
+        self.step, self.elapsed, self.last_loss = 0, 0.0, float("nan")
         self.history: list[dict] = []
         self.log_every = log_every
-        self._epoch, self._perm = -1, None
-        self._pending_loss: torch.Tensor | None = None
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        if self.out_dir is not None:
-            self._resume()
+        self._epoch_cache: dict = {}
+        self.folder = RunFolder(out_dir) if out_dir is not None else None
+        if self.folder is not None:
+            self.folder.load_checkpoint(self.load)
 
-    # --- data and schedule ----------------------------------------------------------------------
+    @property
+    def out_dir(self):
+        return self.folder.path if self.folder is not None else None
+
+    @property
+    def trainers(self) -> list["Trainer"]:
+        """The runs this engine trains (`fit` treats a Trainer as a stack of one)."""
+        return [self]
 
     def lr_factor(self, step: int) -> float:
-        return lr_factor(self.run, step)
+        return lr_factor(self.run.train, step)
 
     def batch_indices(self, step: int) -> np.ndarray:
-        """Indices of step `step`: consecutive slices of one seeded permutation per epoch."""
-        n, B = len(self.dataset), self.run.train.batch_size
-        positions = np.arange(step * B, (step + 1) * B)
-        out = np.empty(B, np.int64)
-        for epoch in np.unique(positions // n):
-            if epoch != self._epoch:
-                seq = np.random.SeedSequence([self.run.train.seed, 1, int(epoch)])
-                self._epoch, self._perm = epoch, np.random.default_rng(seq).permutation(n)
-            sel = positions // n == epoch
-            out[sel] = self._perm[positions[sel] % n]
-        return out
+        return epoch_batch_indices(self.run.train.seed, len(self.dataset), self.run.train.batch_size, step, self._epoch_cache)
 
     def training_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_t, t, eps, labels) of step `step`, rendered and drawn on the training device."""
-        idx = self.batch_indices(step)
-        x0 = datamod.to_model_range(self.dataset.images(idx, self.device))[:, None]
-        labels = torch.as_tensor(self.dataset.labels[idx], dtype=torch.float32).to(self.device)
+        """(x_t, t, eps, labels) of step `step`, rendered and drawn on the training device: the
+        batch's indices are the one copy from the host."""
+        rows = self.table[torch.from_numpy(self.batch_indices(step)).to(self.device, non_blocking=True)]
+        x0 = datamod.to_model_range(rows.render())[:, None]
         x_t, t, noise = self.schedule.training_inputs(x0, step_generator(self.run.train.seed, step, self.device))
-        return x_t, t, noise, labels
-
-    # --- one step -------------------------------------------------------------------------------
+        return x_t, t, noise, rows.labels.float()
 
     def train_step(self) -> torch.Tensor:
         """One optimiser step; returns the loss as a tensor (reading it waits for the device)."""
         self.model.train()
         x_t, t, noise, labels = self.training_batch(self.step)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+        with autocast(self.device, self.dtype):
             predicted = self.forward(x_t, t, labels)
         loss = self.schedule.weighted_mse(predicted, noise, t)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.run.train.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.run.train.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.run.train.grad_clip, foreach=True)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1 - self.run.train.ema)
         self.step += 1
-        self._pending_loss = loss.detach()
-        return self._pending_loss
+        return loss.detach()
 
-    # --- checkpoints ----------------------------------------------------------------------------
-
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
+    # --- state ------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        return {
-            "step": self.step,
-            "elapsed": self.elapsed,
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "history": json.dumps(self.history),
-            "config_hash": self.run.hash(),
-        }
+        """The resumable state: what a checkpoint holds, and what a stack reads and writes back."""
+        return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "history": list(self.history), "config_hash": self.run.hash()}
 
-    def save(self, path=None) -> Path:
-        """Write the resumable state atomically; the previous checkpoint is kept as
-        `checkpoint.prev.pt` (the fallback if the new one is ever found damaged)."""
-        path = Path(path) if path is not None else self.checkpoint_path
-        if path is None:
-            raise ValueError("path: this Trainer has no out_dir; pass a checkpoint path")
-        state = self.state_dict()
-        if path.exists():
-            path.replace(path.with_name(path.stem + ".prev.pt"))
-        return atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-    def checkpoint(self) -> None:
-        """Save now, if this Trainer has a folder (what a stop signal does)."""
-        if self.out_dir is not None:
-            self.save()
-
-    def load(self, path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+    def load_state_dict(self, state: dict) -> None:
         if state["config_hash"] not in (self.run.hash(), self.run.legacy_hash()):
-            raise ValueError(f"checkpoint {path} belongs to run {state['config_hash']}, not {self.run.hash()}")
+            raise ValueError(f"state: belongs to run {state['config_hash']}, not {self.run.hash()}")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if "scaler" in state:
+        if self.scaler.is_enabled() and state.get("scaler"):  # a run trained without a scaler (fp32, bf16) starts one afresh
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self.history = json.loads(state["history"])
+        self.history = list(state["history"])
 
-    def _resume(self) -> None:
-        """Load the newest intact checkpoint of out_dir; a damaged one is renamed `*.damaged`
-        with a warning that names it, and the one before it (or a fresh start) is used."""
-        for path in (self.checkpoint_path, self.checkpoint_path.with_name("checkpoint.prev.pt")):
-            if not path.exists():
-                continue
-            try:
-                self.load(path)
-                return
-            except ValueError:
-                raise
-            except Exception as error:  # noqa: BLE001  (torch raises many kinds for a truncated file)
-                damaged = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.damaged")
-                path.replace(damaged)
-                warnings.warn(f"damaged checkpoint {path} ({type(error).__name__}: {error}); moved to {damaged.name}", stacklevel=2)
+    def checkpoint(self) -> None:
+        """Save the resumable state into the run folder, if there is one (what a stop does too)."""
+        if self.folder is not None:
+            state = self.state_dict()
+            self.folder.save_checkpoint(lambda tmp: torch.save(state, tmp))
 
-    # --- records in the run folder -----------------------------------------------------------------
+    def load(self, path) -> None:
+        """Load a checkpoint file; one torch cannot read is `Damaged` (read on the CPU, so running
+        out of device memory is never mistaken for damage); another run's raises ValueError."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:  # truncated or corrupt archives
+            raise Damaged(f"cannot read {path}") from error
+        if isinstance(state["history"], str):  # checkpoints before paperlib 0.3 kept it as JSON text
+            state["history"] = json.loads(state["history"])
+        self.load_state_dict(state)
+
+    def sync(self) -> None:
+        """Nothing to copy back: a Trainer's state is its own (a stack writes its runs back here)."""
+
+    # --- records in the run folder ---------------------------------------------------------------
 
     def start_record(self) -> None:
         """`config.json` (the run's configuration, its hash and provenance) when training starts."""
-        if self.out_dir is not None:
-            atomic_write_json(self.out_dir / "config.json", {**self.run.to_dict(), "hash": self.run.hash(),
-                                                            "started": provenance.collect(self.device)})
+        if self.folder is not None:
+            self.folder.write_config({**self.run.to_dict(), "hash": self.run.hash(), "started": provenance.collect(self.device)})
 
-    def log(self, rate: float) -> None:
-        """Read the last loss (a device sync, so only every `log_every` steps) into the log, with
-        the learning rate of the next step (from the schedule: a stack's Trainers hold no live optimiser)."""
-        if self._pending_loss is None:
-            return
-        self.last_loss = float(self._pending_loss)
-        if self.out_dir is not None:
-            line = {"step": self.step, "loss": self.last_loss, "lr": self.run.train.lr * self.lr_factor(self.step),
-                    "images_per_s": round(rate, 1), "elapsed_s": round(self.elapsed, 2)}
-            with open(self.out_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(line) + "\n")
-
-    def export(self) -> Path:
+    def export(self) -> None:
         """Write the EMA weights (safetensors) and `run.json` (how the run went, and where)."""
-        weights = self.out_dir / "model.safetensors"
         state = {k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}
-        atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"config_hash": self.run.hash(), "step": str(self.step)}))
-        atomic_write_json(self.out_dir / "run.json", {"hash": self.run.hash(), "steps": self.step, "train_seconds": round(self.elapsed, 2),
-                                                     "final_loss": self.last_loss, "finished": provenance.collect(self.device)})
-        return weights
-
-    # --- the loop ---------------------------------------------------------------------------------
+        meta = {"config_hash": self.run.hash(), "step": str(self.step)}
+        atomic_write(self.folder.weights_path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+        self.folder.write_record({"hash": self.run.hash(), "steps": self.step, "train_seconds": round(self.elapsed, 2),
+                                  "final_loss": self.last_loss, "finished": provenance.collect(self.device)})
 
     def fit(self, callbacks: tuple[Callback, ...] = (), until: int | None = None, progress: bool = True,
             deadline: float | None = None, checkpoint_every: int | None = None) -> "Trainer":
-        """Train to `until` (default: the config's steps), or until `deadline` seconds of training
-        time have passed, running `callbacks` at the config's `eval_steps` and checkpointing every
-        `checkpoint_every` steps (default: the config's) when out_dir is set."""
-        tc = self.run.train
-        until = tc.steps if until is None else until
-        every = checkpoint_every or tc.checkpoint_every
-        eval_steps = set(tc.eval_steps)
-        if self.step == 0:
-            self.start_record()
-            if 0 in eval_steps and not any(h.get("step") == 0 for h in self.history):
-                for cb in callbacks:
-                    cb(self)
-        bar = tqdm(total=until, initial=self.step, disable=not progress, desc=f"train {self.run.hash()}", unit="step")
-        t0, step0 = time.perf_counter(), self.step
-        _ACTIVE.append(self)
-        try:
-            self._loop(callbacks, until, deadline, every, eval_steps, bar, t0, step0)
-        finally:
-            _ACTIVE.remove(self)
-        bar.close()
-        if self.out_dir is not None and self.step >= tc.steps:
-            self.export()
-        return self
+        return fit(self, callbacks, until, progress, deadline, checkpoint_every)
 
-    def _loop(self, callbacks, until, deadline, every, eval_steps, bar, t0, step0) -> None:
-        while self.step < until and (deadline is None or self.elapsed < deadline):
+
+def fit(engine, callbacks: tuple[Callback, ...] = (), until: int | None = None, progress: bool = True,
+        deadline: float | None = None, checkpoint_every: int | None = None):
+    """Train a `Trainer`, or the runs of a `StackedTrainer` together, to `until` (default: the
+    config's steps) or until `deadline` seconds of training time; run `callbacks` at the config's
+    `eval_steps` (runs alone); log every `log_every` steps and checkpoint every `checkpoint_every`
+    (default: the config's) and at the end; a stop (see the module) checkpoints, then re-raises.
+    Runs that reach their last step are exported (weights and record)."""
+    runs = engine.trainers
+    tc = runs[0].run.train
+    until = tc.steps if until is None else until
+    every = checkpoint_every or tc.checkpoint_every
+    eval_steps = set(tc.eval_steps)
+    if engine.step == 0:
+        for trainer in runs:
+            trainer.start_record()
+        if 0 in eval_steps and not any(h.get("step") == 0 for h in runs[0].history):
+            for cb in callbacks:
+                cb(runs[0])
+    desc = f"train {runs[0].run.hash()}" if len(runs) == 1 else f"train a stack of {len(runs)}"
+    bar = tqdm(total=until, initial=engine.step, disable=not progress, desc=desc, unit="step")
+    t0, step0, losses = time.perf_counter(), engine.step, None
+    try:
+        while engine.step < until and (deadline is None or runs[0].elapsed < deadline):
             start = time.perf_counter()
             with whole_step():  # a step and its evaluation are never cut apart by a stop signal
-                self.train_step()
-                self.elapsed += time.perf_counter() - start
-                if self.step in eval_steps:
+                losses = engine.train_step()
+                spent = (time.perf_counter() - start) / len(runs)
+                for trainer in runs:
+                    trainer.elapsed += spent
+                if engine.step in eval_steps:
                     for cb in callbacks:
-                        cb(self)
+                        cb(runs[0])
             bar.update(1)
-            last = self.step == until or (deadline is not None and self.elapsed >= deadline)
-            if self.step % self.log_every == 0 or last:
-                self.log(self.run.train.batch_size * (self.step - step0) / max(1e-9, time.perf_counter() - t0))
-                bar.set_postfix(loss=f"{self.last_loss:.4f}")
-            if self.out_dir is not None and (self.step % every == 0 or last):
-                self.save()
+            last = engine.step == until or (deadline is not None and runs[0].elapsed >= deadline)
+            if engine.step % runs[0].log_every == 0 or last:
+                rate = tc.batch_size * (engine.step - step0) / max(1e-9, time.perf_counter() - t0)
+                _log(runs, engine.step, losses, rate)
+                bar.set_postfix(loss=f"{runs[0].last_loss:.4f}")
+            if engine.step % every == 0 or last:
+                engine.checkpoint()
+    except (SystemExit, KeyboardInterrupt):
+        engine.checkpoint()
+        raise
+    finally:
+        bar.close()
+    engine.sync()
+    for trainer in runs:
+        if trainer.folder is not None and trainer.step >= tc.steps:
+            trainer.export()
+    return engine
+
+
+def _log(runs: list[Trainer], step: int, losses: torch.Tensor, rate: float) -> None:
+    """Read the runs' last losses (one device sync) into their logs, with the learning rate of
+    the next step and the images/s of one run."""
+    values = losses.reshape(-1).tolist()
+    for trainer, loss in zip(runs, values):
+        trainer.last_loss = loss
+        if trainer.folder is not None:
+            trainer.folder.append_log({"step": step, "loss": loss, "lr": trainer.run.train.lr * trainer.lr_factor(step),
+                                       "images_per_s": round(rate, 1), "elapsed_s": round(trainer.elapsed, 2)})
 
 
 def read_log(run_folder) -> list[dict]:
-    """The `log.jsonl` of a run folder, one entry per logged step (a step logged twice, before
-    and after a resume, keeps its last entry)."""
-    path = Path(run_folder) / "log.jsonl"
-    if not path.exists():
-        return []
-    entries = {}
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short when the process was killed
-            continue
-        entries[entry["step"]] = entry
-    return [entries[s] for s in sorted(entries)]
+    """The `log.jsonl` of a run folder, one entry per logged step."""
+    return RunFolder(run_folder).read_log()

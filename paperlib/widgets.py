@@ -52,17 +52,26 @@ def evaluation_browser(evaluations: dict[str, Evaluation]):
                          my=W.IntSlider(value=N // 2, **axis))
 
 
-def checkpoint_scrubber(checkpoints):
+def snapshot_scrubber(snapshots):
     """Scrub through training: the PCA view of the representation and its numbers per checkpoint
-    (`experiments.factorization.Checkpoint` list)."""
+    (`experiments.factorization.Snapshot` list)."""
 
     def draw(index: int) -> None:
-        c = checkpoints[index]
+        c = snapshots[index]
         fig = plt.figure(figsize=(4, 4))
         ax = fig.add_subplot(projection="3d")
         ax.scatter(*c.pca3[:, :3].T, c=c.labels[:, 0], cmap="twilight", s=3)
         ax.set_title(f"step {c.step}: accuracy {100 * c.accuracy:.0f}%, PR {c.participation_ratio:.2f}", fontsize=9)
         plt.show()
 
-    return W.interactive(draw, index=W.IntSlider(value=len(checkpoints) - 1, min=0, max=len(checkpoints) - 1,
+    return W.interactive(draw, index=W.IntSlider(value=len(snapshots) - 1, min=0, max=len(snapshots) - 1,
                                                  description="checkpoint", continuous_update=False))
+
+
+def claims_table(found):
+    """A section's claims (`paperlib.claims.Claim` list) as a rendered table, the notebook's last cell."""
+    from IPython.display import Markdown
+
+    from .claims import to_markdown
+
+    return Markdown(to_markdown(found))

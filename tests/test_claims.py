@@ -72,26 +72,40 @@ def test_compound_claims():
 
 
 def _claim(text, verdict=C.REPRODUCED, e=C.Estimate(0.7, 0.6, 0.8, 100)):
-    return C.Claim(text, "3.2", "Fig. 4", "high", "lo >= 50%", e, verdict, measured="70%")
+    return C.Claim(
+               claim=text,
+               section="3.2",
+               figure="Fig. 4",
+               paper="high",
+               criterion="lo >= 50%",
+               estimate=e,
+               verdict=verdict,
+               measured="70%")
 
 
 def test_record_collect_write(tmp_path):
     C.record(tmp_path, "02_x", [_claim("b", C.INCONCLUSIVE)])
     C.record(tmp_path, "01_x", [_claim("a")])
     C.record(tmp_path, "01_x", [_claim("a", C.NOT_REPRODUCED, C.Estimate(0.3, 0.2, 0.4, 100))])  # replaced
-    entries = C.collect(tmp_path)
-    assert [e["claim"] for e in entries] == ["a", "b"] and entries[0]["verdict"] == C.NOT_REPRODUCED
-    assert entries[0]["interval"] == [0.2, 0.4]
-    js, md = C.write(tmp_path, entries, {"code": {"commit": "abc"}}, "laptop")
+    found = C.collect(tmp_path)
+    assert [c.claim for c in found] == ["a", "b"] and found[0].verdict == C.NOT_REPRODUCED
+    assert found[0].estimate == C.Estimate(0.3, 0.2, 0.4, 100)  # typed again after the JSON round trip
+    js, md = C.write(tmp_path, found, {"code": {"commit": "abc"}}, "laptop")
     written = json.loads(js.read_text())
-    assert written["claims"] == entries and written["provenance"]["code"]["commit"] == "abc" and written["preset"] == "laptop"
+    assert [C.Claim.from_dict(d) for d in written["claims"]] == found and written["provenance"]["code"]["commit"] == "abc"
+    assert written["preset"] == "laptop" and written["claims"][0]["interval"] == [0.2, 0.4]
+    assert written["tally"]["all"] == {C.REPRODUCED: 0, C.NOT_REPRODUCED: 1, C.INCONCLUSIVE: 1}
     text = md.read_text()
-    assert "| a | Fig. 4 | high | lo >= 50% | 30.0% [20.0%, 40.0%] | 70% | **not reproduced** |" in text
-    assert "2 claims: 0 reproduced, 1 not reproduced, 1 inconclusive" in text
+    assert "| a | model | Fig. 4 | high | lo >= 50% | 30.0% [20.0, 40.0] | 70% | **not reproduced** |" in text
 
 
-def test_a_claim_needs_a_known_verdict_and_a_finite_interval():
-    with pytest.raises(ValueError, match="verdict"):
-        _claim("c", "yes")
-    with pytest.raises(ValueError, match="interval"):
-        _claim("c", C.INCONCLUSIVE, C.Estimate(float("nan"), float("nan"), 1.0))
+def test_claims_are_built_by_keyword_and_counted_by_kind():
+    with pytest.raises(TypeError):
+        C.Claim("a", "3.2", "Fig. 4", "high", "rule", C.Estimate(1, 1, 1), C.REPRODUCED)  # the fields are keyword-only
+    with pytest.raises(ValueError, match="kind"):
+        _claim("a").__class__(**{**_claim("a").__dict__, "kind": "hunch"})
+    found = [_claim("a"), _claim("b", C.NOT_REPRODUCED), C.Claim(**{**_claim("c").__dict__, "kind": "arithmetic"})]
+    counts = C.tally(found)
+    assert counts["model"] == {C.REPRODUCED: 1, C.NOT_REPRODUCED: 1, C.INCONCLUSIVE: 0}
+    assert counts["arithmetic"][C.REPRODUCED] == 1 and sum(counts["all"].values()) == 3
+    assert C.tally_text(found).startswith("3 claims: 2 reproduced, 1 not reproduced, 0 inconclusive; of the 2 about trained models")

@@ -18,7 +18,7 @@ def test_float32_rendering_of_the_gpu_path_equals_the_cpu_path(shape, periodic):
     assert cpu.dtype == gpu_like.dtype == torch.float32 and torch.allclose(cpu, gpu_like, atol=2e-3)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.cuda
 def test_rendering_on_the_gpu_equals_the_cpu():
     labels = data.eval_labels(32)
     assert torch.allclose(data.render(labels, 32, 1.0, 1.0, "sos", device="cuda").cpu(), data.render(labels, 32, 1.0, 1.0, "sos"), atol=2e-3)
@@ -26,9 +26,9 @@ def test_rendering_on_the_gpu_equals_the_cpu():
 
 def test_a_training_batch_is_a_function_of_seed_and_step():
     run = preset("smoke")
-    trainer = Trainer(run)
+    trainer = Trainer(run, device="cpu")
     x_t, t, noise, labels = trainer.training_batch(7)
-    again = Trainer(run).training_batch(7)
+    again = Trainer(run, device="cpu").training_batch(7)
     assert all(torch.equal(a, b) for a, b in zip((x_t, t, noise, labels), again))
     idx = trainer.batch_indices(7)  # the same draws made by hand on the CPU path
     x0 = data.to_model_range(data.render(trainer.dataset.labels[idx], 16, 1.0, 1.0, torch.as_tensor(trainer.dataset.shape[idx])))[:, None]

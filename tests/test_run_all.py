@@ -26,7 +26,8 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     nbs.mkdir()
     _notebook(nbs / "01_fails.ipynb", "raise RuntimeError('boom')")
     _notebook(nbs / "02_works.ipynb", "from pathlib import Path\nimport matplotlib.pyplot as plt\nfrom paperlib import claims as C, plots\n"
-              "C.record(results_dir, '02_works', [C.Claim('c', '2', 'Fig. 1', 1, 'exact', C.Estimate(1, 1, 1), C.exact(preset == 'smoke'))])\n"
+              "C.record(results_dir, '02_works', [C.Claim(claim='c', section='2', figure='Fig. 1', paper='1', criterion='exact', "
+              "estimate=C.Estimate(1, 1, 1), verdict=C.exact(preset == 'smoke'), kind='arithmetic')])\n"
               "plots.save(plt.figure(), Path(results_dir) / 'figures', 'fig1_examples')")
     out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"))
     assert out.returncode == 1
@@ -75,6 +76,7 @@ def test_dry_run_lists_models_and_hours_without_training(tmp_path):
 def test_models_of_a_section_come_from_its_experiment_module():
     sys.path.insert(0, str(ROOT))
     import run_all
+    from paperlib import cost
     from paperlib.experiments import compose_interpolate
 
     nbs = ROOT / "notebooks"
@@ -83,7 +85,7 @@ def test_models_of_a_section_come_from_its_experiment_module():
     assert run_all.section_runs(Path("07_nothing_here.ipynb"), "laptop") == []
     big = compose_interpolate.fig4_runs("paper")["2D"][0]
     small = compose_interpolate.fig4_runs("laptop")["2D"][0]
-    assert run_all.run_minutes(big, "paper", "H100") > 3 * run_all.run_minutes(small, "laptop", "H100")
+    assert cost.run_seconds(big, "H100") > 3 * cost.run_seconds(small, "H100")
 
 
 def test_a_papermill_parameter_changes_the_models_a_notebook_asks_for(tmp_path):

@@ -98,18 +98,19 @@ def test_device_choice_on_this_machine():
 
 
 def test_mixed_precision_follows_the_gpu_generation():
-    """bf16 only where the GPU computes it natively (compute capability >= 8); fp16 with a
-    gradient scaler on older GPUs such as the T4 (7.5), whose bf16 is emulated."""
+    """bf16 only where the GPU computes it natively (compute capability >= 8); fp32 on older GPUs
+    such as the T4 (7.5), whose bf16 is emulated, as on the CPU: one policy for a run alone, a
+    stack, training and sampling (fp16 only when asked for, alone)."""
     cuda = torch.device("cuda")
     assert autocast_dtype(cuda, (9, 0)) is torch.bfloat16 and autocast_dtype(cuda, (8, 0)) is torch.bfloat16
-    assert autocast_dtype(cuda, (7, 5)) is torch.float16 and autocast_dtype(cuda, (6, 1)) is torch.float16
+    assert autocast_dtype(cuda, (7, 5)) is None and autocast_dtype(cuda, (6, 1)) is None
     assert autocast_dtype(torch.device("mps"), (9, 0)) is None
 
 
 def test_a_smoke_trainer_leaves_process_settings_alone():
     threads = torch.get_num_threads()
     state = torch.random.get_rng_state()
-    Trainer(_run(steps=2, threads=1)).fit(progress=False)
+    Trainer(_run(steps=2)).fit(progress=False)
     assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -133,12 +134,13 @@ def test_bad_training_parameters():
         preset("huge")
 
 
-def test_evaluation_callback_records_accuracy_and_activations():
-    from paperlib.evaluate import evaluation_callback
+def test_evaluation_callback_records_accuracy_and_activations(tmp_path):
+    from paperlib.evaluate import evaluation_callback, load_evaluations
+    from paperlib.runfolder import RunFolder
 
-    results = {}
     run = _run(steps=6, eval_steps=(3, 6))
-    trainer = Trainer(run).fit(callbacks=(evaluation_callback(results, steps=2),), progress=False)
+    trainer = Trainer(run).fit(callbacks=(evaluation_callback(RunFolder(tmp_path), steps=2),), progress=False)
+    results = load_evaluations(RunFolder(tmp_path), run.data)
     assert sorted(results) == [3, 6]
     assert results[6].activations["layer4"].shape[0] == 256
     assert [h["step"] for h in trainer.history] == [3, 6] and 0 <= trainer.history[-1]["all"] <= 1
@@ -157,24 +159,27 @@ def test_store_trains_once_and_resumes(tmp_path):
     assert all(torch.equal(v, again.ema.state_dict()[k]) for k, v in first.ema.state_dict().items())
 
 
-def test_resolve_preset(monkeypatch):
+@pytest.mark.parametrize("cuda, expected", [(True, "gpu"), (False, "laptop")])
+def test_resolve_preset(monkeypatch, cuda, expected):
     from paperlib.config import resolve_preset
 
     monkeypatch.setenv("PAPERLIB_PRESET", "smoke")
     assert resolve_preset("auto") == "smoke" and resolve_preset("laptop") == "laptop"
     monkeypatch.delenv("PAPERLIB_PRESET")
-    assert resolve_preset("auto") == ("paper" if torch.cuda.is_available() else "laptop")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert resolve_preset("auto") == expected  # never "paper" unless asked for by name
     with pytest.raises(ValueError, match="preset"):
         resolve_preset("fast")
 
 
-def test_saved_evaluations_reload(tmp_path):
-    from paperlib.evaluate import evaluation_callback, load_evaluations
+def test_saved_evaluations_reload_and_rescore_as_fresh(tmp_path):
+    from paperlib.evaluate import evaluate, evaluation_callback, load_evaluations
+    from paperlib.runfolder import RunFolder
 
-    results = {}
     run = _run(steps=4, eval_steps=(2, 4))
-    Trainer(run).fit(callbacks=(evaluation_callback(results, steps=2, save_dir=tmp_path),), progress=False)
-    loaded = load_evaluations(tmp_path, run.data)
+    trainer = Trainer(run).fit(callbacks=(evaluation_callback(RunFolder(tmp_path), steps=2),), progress=False)
+    loaded = load_evaluations(RunFolder(tmp_path), run.data)
+    fresh = evaluate(trainer.ema, trainer.schedule, run.data, 2, 0, ("layer4",))
     assert sorted(loaded) == [2, 4]
-    assert np.array_equal(loaded[4].activations["layer4"], results[4].activations["layer4"])
-    assert json.dumps(loaded[4].scores) == json.dumps(results[4].scores)  # NaN for the empty held-out region
+    assert np.array_equal(loaded[4].activations["layer4"], fresh.activations["layer4"])
+    assert json.dumps(loaded[4].scores) == json.dumps(fresh.scores)  # NaN for the empty held-out region

@@ -19,9 +19,9 @@ import numpy as np
 from .. import claims as C
 from .. import data
 from ..config import HoldOut, RunConfig, preset
-from ..evaluate import Evaluation, ideal_shape
+from ..evaluate import Evaluation, evaluation_regions, ideal_shape
 from ..metrics import by_region
-from ..store import evaluation, train_all
+from ..store import evaluation
 
 # Sweep points per preset, in pixels of the section's image size N: seeds of the models whose
 # claims sit near their bar (the 2D SOS model, the rim model), lambdas of the 2D bumps in Fig. 4(g),
@@ -109,7 +109,7 @@ GROUPS = (fig4_runs, fig4g_runs, fig10_runs, fig11_runs, fig12_runs)
 
 def runs(preset_name: str, sweep: dict | None = None) -> list[RunConfig]:
     """Every model this section trains (`run_all.py` trains them all up front)."""
-    out = {run.hash(): run for group in GROUPS for runs_ in group(preset_name, sweep).values() for run in runs_}
+    out = {run.hash(): run for group in GROUPS for models in group(preset_name, sweep).values() for run in models}
     return list(out.values())
 
 
@@ -137,25 +137,20 @@ class Result:
         return C.proportion(*[ev.outcome[reading][masks[region]] for ev, masks in zip(self.evaluations, self.regions)])
 
 
-def result(runs_: list[RunConfig], evaluations: list[Evaluation], holdout: HoldOut | None = None) -> Result:
+def result(models: list[RunConfig], evaluations: list[Evaluation], holdout: HoldOut | None = None) -> Result:
     """Score each seed in the regions of `holdout` (default: its own held-out region), plus
-    seen / unseen where lambda < 1."""
-    regions = []
-    for run, ev in zip(runs_, evaluations):
-        masks = data.regions(ev.labels, holdout or run.data.holdout, run.data.N)
-        if run.data.fraction < 1:
-            seen = data.seen_mask(ev.labels, data.make_dataset(run.data))
-            masks.update(seen=seen & masks["in_distribution"], unseen=~seen & masks["in_distribution"])
-        regions.append(masks)
+    seen / unseen where lambda < 1 (`evaluate.evaluation_regions`)."""
+    regions = [evaluation_regions(ev.labels, run.data, holdout) for run, ev in zip(models, evaluations)]
     pooled = {name: np.concatenate([m[name] for m in regions]) for name in regions[0]}
     outcome = {k: np.concatenate([ev.outcome[k] for ev in evaluations]) for k in evaluations[0].outcome}
-    return Result(list(runs_), data.make_dataset(runs_[0].data).counts(), list(evaluations), regions, by_region(outcome, pooled))
+    return Result(list(models), data.make_dataset(models[0].data).counts(), list(evaluations), regions, by_region(outcome, pooled))
 
 
 def _results(named: dict, root, progress: bool, holdout_of=None) -> dict:
-    train_all([r for runs_ in named.values() for r in runs_], root, progress=progress)
-    return {key: result(runs_, [evaluation(r, root, progress=progress) for r in runs_], holdout_of(runs_[0]) if holdout_of else None)
-            for key, runs_ in named.items()}
+    """Each group's models, evaluated (trained first where the cache lacks them: the notebook
+    trains the section's models up front with `store.train_all`)."""
+    return {key: result(models, [evaluation(r, root, progress=progress) for r in models], holdout_of(models[0]) if holdout_of else None)
+            for key, models in named.items()}
 
 
 def figure4(preset_name: str, root=None, progress: bool = True, sweep: dict | None = None) -> dict[str, Result]:
@@ -181,10 +176,10 @@ def figure12(preset_name: str, root=None, progress: bool = True, sweep: dict | N
     return _results(fig12_runs(preset_name, sweep), root, progress)
 
 
-def position(result_: Result) -> str:
+def position(res: Result) -> str:
     """The reading of "the generated centre is right": the per-axis profiles on SOS images,
     Eq. 1 on bumps."""
-    return "profile" if ideal_shape(result_.run.data) == "sos" else "accuracy"
+    return "profile" if ideal_shape(res.run.data) == "sos" else "accuracy"
 
 
 def table(results: dict, regions=("all", "in_distribution", "out_of_distribution"), reading: str | None = None) -> dict:
@@ -200,9 +195,9 @@ def square_curves(results: dict[tuple[str, str, float], Result]) -> dict[str, di
             for letter, (family, where) in panels.items()}
 
 
-def sample_images(result_: Result, n: int = 25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_images(res: Result, n: int = 25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` randomly chosen generated images and their labels (Fig. 10c, f)."""
-    ev = result_.evaluation
+    ev = res.evaluation
     idx = np.sort(np.random.default_rng(seed).choice(len(ev.labels), size=min(n, len(ev.labels)), replace=False))
     return ev.images[idx], ev.labels[idx]
 
@@ -231,76 +226,147 @@ def claims(fig4: dict[str, Result], fig4g: dict[float, Result], fig10: dict[str,
              "intersection, both": (two_d.estimate("intersection", "profile"), HIGH, C.below)}
     e, verdict, measured = C.deciding({k: (est, rule(est, bar), bar) for k, (est, bar, rule) in parts.items()})
     out.append(C.Claim(
-        f"The 2D SOS model composes but does not interpolate ({two_d.estimate('all', 'profile').seeds} seeds)", "3.2", "Fig. 4(c)-(e)",
-        "in each arm the seen coordinate high and the held-out one low; both low in the intersection",
-        "per-axis profile positions: seen >= 50% and held-out < 50% in each arm, intersection < 50% (Wilson/seed intervals)",
-        e, verdict, measured, _eq1_beside(two_d, [("vertical", "x"), ("vertical", "y"), ("horizontal", "x"), ("horizontal", "y")])))
+                   claim=f"The 2D SOS model composes but does not interpolate ({two_d.estimate('all', 'profile').seeds} seeds)",
+                   section="3.2",
+                   figure="Fig. 4(c)-(e)",
+                   paper="in each arm the seen coordinate high and the held-out one low; both low in the intersection",
+                   criterion="per-axis profile positions: seen >= 50% and held-out < 50% in each arm, intersection < 50% (Wilson/seed intervals)",
+                   estimate=e,
+                   verdict=verdict,
+                   measured=measured,
+                   details=_eq1_beside(two_d, [("vertical", "x"), ("vertical", "y"), ("horizontal", "x"), ("horizontal", "y")])))
 
     both = fig4["2D+1D"]
     parts = {p: (both.estimate(p, "composed"), HIGH) for p in CROSS_PARTS}
     e, verdict, measured = C.deciding({k: (est, C.at_least(est, bar), bar) for k, (est, bar) in parts.items()})
-    out.append(C.Claim("The 2D+1D SOS model draws the right sum of stripes in every part of the cross", "3.2", "Fig. 4(c)-(e)",
-                       "high in every part", "valid image at the right place (profiles) >= 50% in each part", e, verdict, measured,
-                       _eq1_beside(both, [(p, a) for p in CROSS_PARTS for a in ("x", "y")])))
+    out.append(C.Claim(
+                   claim="The 2D+1D SOS model draws the right sum of stripes in every part of the cross",
+                   section="3.2",
+                   figure="Fig. 4(c)-(e)",
+                   paper="high in every part",
+                   criterion="valid image at the right place (profiles) >= 50% in each part",
+                   estimate=e,
+                   verdict=verdict,
+                   measured=measured,
+                   details=_eq1_beside(both, [(p, a) for p in CROSS_PARTS for a in ("x", "y")])))
 
     one_d = fig4["1D"]
     gap = C.difference(one_d.estimate("out_of_distribution", "composed"), both.estimate("out_of_distribution", "composed"))
     low = one_d.estimate("out_of_distribution", "composed")
-    out.append(C.Claim("The 1D model, with no compositional example, fails to compose the stripes", "3.2", "Fig. 4(c)-(e), 10(c)",
-                       "fails: one stripe at the right place, not their sum",
-                       "in the cross, valid sums of stripes < 50% and below the 2D+1D model (difference < 0)", gap,
-                       C.all_of(C.below(low, HIGH), C.negative(gap)),
-                       f"1D {low}, 2D+1D {both.estimate('out_of_distribution', 'composed')}; 1D positions right (profiles) "
+    out.append(C.Claim(
+                   claim="The 1D model, with no compositional example, fails to compose the stripes",
+                   section="3.2",
+                   figure="Fig. 4(c)-(e), 10(c)",
+                   paper="fails: one stripe at the right place, not their sum",
+                   criterion="in the cross, valid sums of stripes < 50% and below the 2D+1D model (difference < 0)",
+                   estimate=gap,
+                   verdict=C.all_of(C.below(low, HIGH), C.negative(gap)),
+                   measured=f"1D {low}, 2D+1D {both.estimate('out_of_distribution', 'composed')}; 1D positions right (profiles) "
                        f"{one_d.estimate('out_of_distribution', 'profile')}"))
 
     lambdas = sorted(fig4g)
     ood = [fig4g[f].estimate("out_of_distribution", "accuracy") for f in lambdas]
     best = fig4g[lambdas[-1]].estimate("out_of_distribution", "accuracy")
-    out.append(C.Claim("2D bumps + 1D stripes generalize into the cross (lambda = 1)", "3.2", "Fig. 4(g)", "up to 70%",
-                       "Eq. 1 accuracy in the cross at the largest lambda >= 50%", best, C.at_least(best, HIGH),
-                       "; ".join(f"lambda {f:g}: {e}" for f, e in zip(lambdas, ood))))
+    out.append(C.Claim(
+                   claim="2D bumps + 1D stripes generalize into the cross (lambda = 1)",
+                   section="3.2",
+                   figure="Fig. 4(g)",
+                   paper="up to 70%",
+                   criterion="Eq. 1 accuracy in the cross at the largest lambda >= 50%",
+                   estimate=best,
+                   verdict=C.at_least(best, HIGH),
+                   measured="; ".join(f"lambda {f:g}: {e}" for f, e in zip(lambdas, ood))))
     change = C.trend(lambdas, ood)
     unseen = {f"lambda {f:g}": str(fig4g[f].estimate("unseen", "accuracy")) for f in lambdas if "unseen" in fig4g[f].scores}
-    out.append(C.Claim("... about equally well with as little as 20% of the 2D bumps", "3.2", "Fig. 4(g)", "similar down to lambda = 0.2",
-                       f"fitted change of accuracy in the cross across lambda {lambdas[0]:g}..{lambdas[-1]:g} within +-{SIMILAR:.0%}",
-                       change, C.within(change, SIMILAR), f"change {change}; unseen in-distribution labels: {unseen}"))
+    out.append(C.Claim(
+                   claim="... about equally well with as little as 20% of the 2D bumps",
+                   section="3.2",
+                   figure="Fig. 4(g)",
+                   paper="similar down to lambda = 0.2",
+                   criterion=f"fitted change of accuracy in the cross across lambda {lambdas[0]:g}..{lambdas[-1]:g} within +-{SIMILAR:.0%}",
+                   estimate=change,
+                   verdict=C.within(change, SIMILAR),
+                   measured=f"change {change}; unseen in-distribution labels: {unseen}"))
 
     rim, no_rim, ref = fig10["with 2D rim"], fig10["without 2D rim"], fig10["2D+1D"]
     helps = C.difference(rim.estimate("out_of_distribution", "composed"), no_rim.estimate("out_of_distribution", "composed"))
-    out.append(C.Claim(f"A few compositional examples (the 2D rim) let the stripes model compose ({len(rim.runs)} seeds)", "C.2",
-                       "Fig. 10(b), (e)", "without the rim it fails at the crossing; with it, it composes",
-                       "valid sums of stripes in the cross: with rim - without rim > 0", helps, C.positive(helps),
-                       f"with rim {rim.estimate('out_of_distribution', 'composed')}, without {no_rim.estimate('out_of_distribution', 'composed')}"))
+    out.append(C.Claim(
+                   claim=f"A few compositional examples (the 2D rim) let the stripes model compose ({len(rim.runs)} seeds)",
+                   section="C.2",
+                   figure="Fig. 10(b), (e)",
+                   paper="without the rim it fails at the crossing; with it, it composes",
+                   criterion="valid sums of stripes in the cross: with rim - without rim > 0",
+                   estimate=helps,
+                   verdict=C.positive(helps),
+                   measured=f"with rim {rim.estimate('out_of_distribution', 'composed')}, without {no_rim.estimate('out_of_distribution', 'composed')}"))
     versus = C.difference(rim.estimate("out_of_distribution", "composed"), ref.estimate("out_of_distribution", "composed"))
-    out.append(C.Claim("... as well as the 2D+1D model, if not better (same N)", "C.2", "Fig. 10(e), 4", "same level, if not better",
-                       f"valid sums of stripes in the cross: rim - 2D+1D >= -{SIMILAR:.0%}", versus, C.at_least(versus, -SIMILAR),
-                       f"rim {rim.estimate('out_of_distribution', 'composed')}, 2D+1D {ref.estimate('out_of_distribution', 'composed')}"))
+    out.append(C.Claim(
+                   claim="... as well as the 2D+1D model, if not better (same N)",
+                   section="C.2",
+                   figure="Fig. 10(e), 4",
+                   paper="same level, if not better",
+                   criterion=f"valid sums of stripes in the cross: rim - 2D+1D >= -{SIMILAR:.0%}",
+                   estimate=versus,
+                   verdict=C.at_least(versus, -SIMILAR),
+                   measured=f"rim {rim.estimate('out_of_distribution', 'composed')}, 2D+1D {ref.estimate('out_of_distribution', 'composed')}"))
 
     widths = sorted(fig11)
     lesion = [fig11[w].estimate("out_of_distribution", "profile") for w in widths]
     decay = C.trend(widths, lesion)
-    out.append(C.Claim("Accuracy inside a vertical lesion decays gradually as the lesion widens", "C.3", "Fig. 11(b)",
-                       "gradual decay with width", f"fitted change over widths {widths[0]:g}..{widths[-1]:g} below 0; not reproduced above -{DECAY:.0%}",
-                       decay, C.negative(decay, DECAY), "; ".join(f"width {w:g}: {e}" for w, e in zip(widths, lesion))))
-    out.append(C.Claim(f"The model interpolates across the narrowest lesion (width {widths[0]:g}, labels every "
-                       f"{fig11[widths[0]].run.data.d_x:g} px)", "C.3", "Fig. 11(b)", "high accuracy for a narrow lesion",
-                       "profile positions right inside the lesion >= 50%", lesion[0], C.at_least(lesion[0], HIGH), str(lesion[0])))
+    out.append(C.Claim(
+                   claim="Accuracy inside a vertical lesion decays gradually as the lesion widens",
+                   section="C.3",
+                   figure="Fig. 11(b)",
+                   paper="gradual decay with width",
+                   criterion=f"fitted change over widths {widths[0]:g}..{widths[-1]:g} below 0; not reproduced above -{DECAY:.0%}",
+                   estimate=decay,
+                   verdict=C.negative(decay, DECAY),
+                   measured="; ".join(f"width {w:g}: {e}" for w, e in zip(widths, lesion))))
+    out.append(C.Claim(
+                   claim=f"The model interpolates across the narrowest lesion (width {widths[0]:g}, labels every "
+                       f"{fig11[widths[0]].run.data.d_x:g} px)",
+                   section="C.3",
+                   figure="Fig. 11(b)",
+                   paper="high accuracy for a narrow lesion",
+                   criterion="profile positions right inside the lesion >= 50%",
+                   estimate=lesion[0],
+                   verdict=C.at_least(lesion[0], HIGH),
+                   measured=str(lesion[0])))
 
     sizes = sorted({w for (_, _, w) in fig12})
     pooled = {(f, wh): C.proportion(np.concatenate([ev.outcome[position(fig12[(f, wh, w)])][m["out_of_distribution"]]
                                                     for w in sizes for ev, m in zip(fig12[(f, wh, w)].evaluations, fig12[(f, wh, w)].regions)]))
               for f in ("bump", "sos") for wh in ("interior", "exterior")}
     inside = C.difference(pooled[("bump", "interior")], pooled[("bump", "exterior")])
-    out.append(C.Claim("Bumps generalize worse into an exterior (corner) square than an interior one", "C.4", "Fig. 12(c), (e)",
-                       "interior decays slowly, exterior quickly", f"Eq. 1 accuracy in the square, pooled over W = {sizes}: interior - exterior > 0",
-                       inside, C.positive(inside), f"interior {pooled[('bump', 'interior')]}, exterior {pooled[('bump', 'exterior')]}"))
+    out.append(C.Claim(
+                   claim="Bumps generalize worse into an exterior (corner) square than an interior one",
+                   section="C.4",
+                   figure="Fig. 12(c), (e)",
+                   paper="interior decays slowly, exterior quickly",
+                   criterion=f"Eq. 1 accuracy in the square, pooled over W = {sizes}: interior - exterior > 0",
+                   estimate=inside,
+                   verdict=C.positive(inside),
+                   measured=f"interior {pooled[('bump', 'interior')]}, exterior {pooled[('bump', 'exterior')]}"))
     exterior = [fig12[("bump", "exterior", w)].estimate("out_of_distribution", "accuracy") for w in sizes]
     falls = C.trend(sizes, exterior)
-    out.append(C.Claim("Bumps' accuracy in an exterior square falls as the square grows", "C.4", "Fig. 12(e)", "decays quickly with W",
-                       f"fitted change over W {sizes[0]:g}..{sizes[-1]:g} below 0; not reproduced above -{DECAY:.0%}", falls,
-                       C.negative(falls, DECAY), "; ".join(f"W {w:g}: {e}" for w, e in zip(sizes, exterior))))
+    out.append(C.Claim(
+                   claim="Bumps' accuracy in an exterior square falls as the square grows",
+                   section="C.4",
+                   figure="Fig. 12(e)",
+                   paper="decays quickly with W",
+                   criterion=f"fitted change over W {sizes[0]:g}..{sizes[-1]:g} below 0; not reproduced above -{DECAY:.0%}",
+                   estimate=falls,
+                   verdict=C.negative(falls, DECAY),
+                   measured="; ".join(f"W {w:g}: {e}" for w, e in zip(sizes, exterior))))
     sos = {f"{wh} W {w:g}": (fig12[("sos", wh, w)].estimate("out_of_distribution", "profile"), HIGH) for wh in ("interior", "exterior") for w in sizes}
     e, verdict, measured = C.deciding({k: (est, C.at_least(est, bar), bar) for k, (est, bar) in sos.items()})
-    out.append(C.Claim("SOS models stay accurate in interior and exterior squares of every W", "C.4", "Fig. 12(d), (f)",
-                       "high for all W", "profile positions in the square >= 50% for every W, interior and exterior", e, verdict, measured))
+    out.append(C.Claim(
+                   claim="SOS models stay accurate in interior and exterior squares of every W",
+                   section="C.4",
+                   figure="Fig. 12(d), (f)",
+                   paper="high for all W",
+                   criterion="profile positions in the square >= 50% for every W, interior and exterior",
+                   estimate=e,
+                   verdict=verdict,
+                   measured=measured))
     return out

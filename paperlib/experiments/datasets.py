@@ -80,10 +80,24 @@ def claims(curves: dict) -> list[C.Claim]:
     n_default = len(data.grid(32, 0.1, 0.1))
     most = float(offset_overlap(0.5).max())
     mean_curves = {float(s): round(float(row.max()), 4) for s, row in zip(curves["sigmas"], curves["directional"])}
-    return [C.Claim("A default 32 x 32 dataset of d = 0.1 holds 102,400 images", "2", "Methods", "102,400", "count equals 102,400",
-                    C.Estimate(n_default, n_default, n_default), C.exact(n_default == 102_400), f"{n_default:,}"),
-            C.Claim("The overlap of a bump with a slightly offset bump temporarily goes beyond 1 (pixelation)", "3.3", "Fig. 6(b), App. A.5",
-                    "beyond 1", "largest ||a*b|| / ||a*a|| from a bump offset by d < 1 px to the bump on the pixel, sigma = 0.5, > 1",
-                    C.Estimate(most, most, most), C.exact(most > 1),
-                    f"largest {most:.4f} (sigma = 1: {float(offset_overlap(1.0).max()):.4f}); largest mean over lattice neighbours "
-                    f"per sigma (Fig. 6b curves): {mean_curves}")]
+    return [C.Claim(
+                claim="A default 32 x 32 dataset of d = 0.1 holds 102,400 images",
+                section="2",
+                figure="Methods",
+                paper="102,400",
+                criterion="count equals 102,400",
+                estimate=C.Estimate(n_default, n_default, n_default),
+                verdict=C.exact(n_default == 102_400),
+                measured=f"{n_default:,}",
+                kind="arithmetic"),
+            C.Claim(
+                claim="The overlap of a bump with a slightly offset bump temporarily goes beyond 1 (pixelation)",
+                section="3.3",
+                figure="Fig. 6(b), App. A.5",
+                paper="beyond 1",
+                criterion="largest ||a*b|| / ||a*a|| from a bump offset by d < 1 px to the bump on the pixel, sigma = 0.5, > 1",
+                estimate=C.Estimate(most, most, most),
+                verdict=C.exact(most > 1),
+                measured=f"largest {most:.4f} (sigma = 1: {float(offset_overlap(1.0).max()):.4f}); largest mean over lattice neighbours "
+                    f"per sigma (Fig. 6b curves): {mean_curves}",
+                kind="arithmetic")]

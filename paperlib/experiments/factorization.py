@@ -25,7 +25,7 @@ from .. import claims as C
 from .. import geometry as G
 from ..config import RunConfig, preset
 from ..evaluate import Evaluation
-from ..store import evaluation, evaluations_over_training, train_all
+from ..store import evaluation, evaluations_over_training
 
 CHECKPOINTS = {"smoke": 4, "laptop": 6, "gpu": 11, "paper": 11}
 # Steps of the control model (the paper's conditioning learns more slowly than the fast recipe).
@@ -60,7 +60,7 @@ def runs(preset_name: str) -> list[RunConfig]:
 
 
 @dataclass
-class Checkpoint:
+class Snapshot:
     step: int
     accuracy: float
     spectrum: np.ndarray
@@ -72,20 +72,20 @@ class Checkpoint:
     activations: np.ndarray
 
 
-def checkpoint(step: int, ev: Evaluation) -> Checkpoint:
+def snapshot(step: int, ev: Evaluation) -> Snapshot:
     """One evaluation's geometry summary, its points ordered by label (x fastest)."""
     X = ev.activations["layer4"]
     order, n_x, n_y = G.grid_from_labels(ev.labels)
     X, labels = X[order], ev.labels[order]
-    return Checkpoint(step, ev.accuracy, G.pca_spectrum(X), G.participation_ratio(X), G.explained_variance(X, 4),
+    return Snapshot(step, ev.accuracy, G.pca_spectrum(X), G.participation_ratio(X), G.explained_variance(X, 4),
                       G.pca_project(X, 3), labels, G.torus_distances(X, n_x, n_y), X)
 
 
-def over_training(preset_name: str, root=None, progress: bool = True, workers: int | None = None) -> tuple[RunConfig, list[Checkpoint]]:
-    """Train (or load) the torus model and analyse every saved checkpoint (Fig. 2c-g, 8)."""
+def over_training(preset_name: str, root=None) -> tuple[RunConfig, list[Snapshot]]:
+    """The torus model's evaluations at its `eval_steps`, analysed (Fig. 2c-g, 8); the notebook
+    trains the section's models first (`store.train_all`)."""
     run = torus_run(preset_name)
-    train_all(runs(preset_name), root, workers, progress)
-    return run, [checkpoint(step, ev) for step, ev in sorted(evaluations_over_training(run, root).items())]
+    return run, [snapshot(step, ev) for step, ev in sorted(evaluations_over_training(run, root).items())]
 
 
 @dataclass
@@ -166,23 +166,42 @@ def claims(geometries: dict[str, Geometry]) -> list[C.Claim]:
         tag = f" ({name}, accuracy {100 * g.accuracy:.1f}%)"
         torus = C.proportion(np.array([b == (1, 2, 1) for b in g.betti]))
         out.append(C.Claim(
-            "The learned representation is a torus: Betti numbers (1, 2, 1)" + tag, "3.1", "Fig. 2(b)", "(1, 2, 1)",
-            "share of landmark draws reading (1, 2, 1): Wilson lower bound >= 50%", torus, C.at_least(torus, 0.5),
-            f"Betti per draw: {sorted(set(g.betti))}; longest bars: {g.lifetimes}",
-            {"betti": [list(b) for b in g.betti], "floor": list(g.homology.floor)}))
+                       claim="The learned representation is a torus: Betti numbers (1, 2, 1)" + tag,
+                       section="3.1",
+                       figure="Fig. 2(b)",
+                       paper="(1, 2, 1)",
+                       criterion="share of landmark draws reading (1, 2, 1): Wilson lower bound >= 50%",
+                       estimate=torus,
+                       verdict=C.at_least(torus, 0.5),
+                       measured=f"Betti per draw: {sorted(set(g.betti))}; longest bars: {g.lifetimes}",
+                       details={"betti": [list(b) for b in g.betti], "floor": list(g.homology.floor)}))
         out.append(C.Claim(
-            "The effective dimension converges above 4 (about 7)" + tag, "3.1", "Fig. 2(c)", "about 7",
-            "participation ratio, 95% bootstrap interval over labels, above 4", g.participation_ratio,
-            C.at_least(g.participation_ratio, 4.0), f"PR {g.participation_ratio.value:.2f}; variance shares {_rounded(g.shares)}"))
+                       claim="The effective dimension converges above 4 (about 7)" + tag,
+                       section="3.1",
+                       figure="Fig. 2(c)",
+                       paper="about 7",
+                       criterion="participation ratio, 95% bootstrap interval over labels, above 4",
+                       estimate=g.participation_ratio,
+                       verdict=C.at_least(g.participation_ratio, 4.0),
+                       measured=f"PR {g.participation_ratio.value:.2f}; variance shares {_rounded(g.shares)}"))
         out.append(C.Claim(
-            "x-on-y statistics are nearer the Clifford (factorized) torus than the 3D torus" + tag, "3.1", "Fig. 3", "nearer Clifford",
-            "mean over x-on-y statistics of W(to 3D) - W(to Clifford), bootstrap over rings, above 0", g.clifford_margin,
-            C.positive(g.clifford_margin), f"W to Clifford {g.distances['clifford']['mean']:.3f}, to 3D {g.distances['torus3d']['mean']:.3f} (all tests)"))
+                       claim="x-on-y statistics are nearer the Clifford (factorized) torus than the 3D torus" + tag,
+                       section="3.1",
+                       figure="Fig. 3",
+                       paper="nearer Clifford",
+                       criterion="mean over x-on-y statistics of W(to 3D) - W(to Clifford), bootstrap over rings, above 0",
+                       estimate=g.clifford_margin,
+                       verdict=C.positive(g.clifford_margin),
+                       measured=f"W to Clifford {g.distances['clifford']['mean']:.3f}, to 3D {g.distances['torus3d']['mean']:.3f} (all tests)"))
         out.append(C.Claim(
-            "Hyper-factorization: x-on-x and y-on-y statistics resemble the 3D torus's x-on-y, not the Clifford torus's own" + tag,
-            "3.1", "Fig. 3", "like 3D x-on-y",
-            "mean over x-on-x and y-on-y statistics of W(to Clifford's own) - W(to 3D x-on-y), bootstrap over rings, above 0",
-            g.hyper_margin, C.positive(g.hyper_margin), f"margin {g.hyper_margin.value:.3f}"))
+                       claim="Hyper-factorization: x-on-x and y-on-y statistics resemble the 3D torus's x-on-y, not the Clifford torus's own" + tag,
+                       section="3.1",
+                       figure="Fig. 3",
+                       paper="like 3D x-on-y",
+                       criterion="mean over x-on-x and y-on-y statistics of W(to Clifford's own) - W(to 3D x-on-y), bootstrap over rings, above 0",
+                       estimate=g.hyper_margin,
+                       verdict=C.positive(g.hyper_margin),
+                       measured=f"margin {g.hyper_margin.value:.3f}"))
     return out
 
 

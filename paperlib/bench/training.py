@@ -1,0 +1,151 @@
+"""Training benchmarks: a preset's model trained and scored, accuracy against wall-clock time,
+and the torus geometry of two recipes side by side."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+import torch
+
+from .. import geometry as G
+from ..config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
+from ..data import eval_labels
+from ..evaluate import evaluate
+from ..train import Trainer
+
+
+def plain_recipe(N: int = 32, sigma: float = 1.0) -> RunConfig:
+    """The plain dome272-style recipe measured in the issue: width 8 UNet without attention,
+    sinusoidal encodings with base 10000, batch 32, AdamW 1e-3, EMA 0.999."""
+    return RunConfig(
+        data=DataConfig(N=N, sigma_x=sigma, sigma_y=sigma, d_x=1.0, d_y=1.0),
+        model=ModelConfig(width=8, attention=(False, False, False), bottleneck_mult=4, enc_dim=32, label_encoding="transformer"),
+        diffusion=DiffusionConfig(sample_steps=50),
+        train=TrainConfig(steps=1_000_000, batch_size=32, lr=1e-3, warmup=100, schedule="constant", ema=0.999),
+    )
+
+
+def _curve(run: RunConfig, minutes: float, every: float, n_eval: int, seed: int, label: str, threads: int = 0) -> dict:
+    """Train for `minutes` of training time, evaluating the EMA model every `every` minutes on
+    `n_eval` of the evaluation labels, and at the end on all of them (N x N, 1024 for N = 32).
+    Evaluation time is not counted as training time."""
+    if threads:
+        torch.set_num_threads(threads)
+    trainer = Trainer(run)
+    every_label = eval_labels(run.data.N)
+    subset = every_label
+    if n_eval < len(every_label):
+        subset = every_label[np.sort(np.random.default_rng(seed).choice(len(every_label), n_eval, replace=False))]
+    points, next_eval, deadline = [], every * 60, minutes * 60
+    print(f"[{label}] run {run.hash()}: {minutes} min of training, threads={torch.get_num_threads()}, "
+          f"evaluating every {every} min on {len(subset)} labels, at the end on {len(every_label)}", flush=True)
+
+    def record(labels):
+        t = time.perf_counter()
+        ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps, labels=labels)
+        point = {"minutes": round(trainer.elapsed / 60, 2), "steps": trainer.step,
+                 "images_per_s": round(trainer.step * run.train.batch_size / trainer.elapsed, 1),
+                 "eval_labels": len(labels), "accuracy": ev.accuracy, "loss": round(trainer.last_loss, 5),
+                 "eval_s": round(time.perf_counter() - t, 1)}
+        points.append(point)
+        print(f"[{label}] " + " ".join(f"{k}={v}" for k, v in point.items()), flush=True)
+
+    while trainer.elapsed < deadline and trainer.step < run.train.steps:
+        trainer.fit(progress=False, deadline=min(next_eval, deadline))
+        if trainer.elapsed < deadline and trainer.step < run.train.steps:
+            next_eval += every * 60
+            record(subset)
+    record(every_label)
+    return {"run": run.hash(), "threads": torch.get_num_threads(), "curve": points}
+
+
+LEVELS = (0.1, 0.5, 0.8, 0.95)
+
+
+def _time_to(curve: list[dict], level: float) -> float | None:
+    return next((p["minutes"] for p in curve if p["accuracy"] >= level), None)
+
+
+def bench_train(args) -> dict:
+
+    run = preset(args.preset)
+    if args.steps:
+        run = run.replace(train={"steps": args.steps})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"preset {args.preset}: N={run.data.N}, sigma={run.data.sigma_x}, d={run.data.d_x}, "
+          f"{run.train.steps} steps of batch {run.train.batch_size}, threads={torch.get_num_threads()}", flush=True)
+    trainer = Trainer(run).fit(progress=not args.quiet)
+    t = time.perf_counter()
+    ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps)
+    return {
+        "bench": "train", "preset": args.preset, "run": run.hash(), "N": run.data.N, "sigma": run.data.sigma_x,
+        "steps": trainer.step, "images_per_s": round(trainer.step * run.train.batch_size / trainer.elapsed, 1),
+        "train_minutes": round(trainer.elapsed / 60, 2), "accuracy": ev.accuracy,
+        "accuracy_x": ev.scores["all"]["x"], "accuracy_y": ev.scores["all"]["y"],
+        "eval_labels": len(ev.labels), "eval_seconds": round(time.perf_counter() - t, 1), "threads": torch.get_num_threads(),
+    }
+
+
+def bench_time_to_accuracy(args) -> dict:
+    """The fast recipe (the `laptop` preset) on N=32, sigma=1; with --baseline the plain recipe
+    runs side by side in a second process, each on one thread, so both see the same machine."""
+    fast = preset("laptop", sigma_x=args.sigma, sigma_y=args.sigma)
+    runs = {"fast": fast}
+    if args.baseline:
+        runs["plain"] = plain_recipe(32, args.sigma)
+    minutes = {"fast": args.minutes, "plain": args.baseline_minutes or args.minutes}
+    jobs = {name: (run, minutes[name], args.every, args.eval_labels, args.seed, name, args.threads or (1 if args.baseline else 0))
+            for name, run in runs.items()}
+    if args.baseline:
+
+        with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+            futures = {name: pool.submit(_curve, *job) for name, job in jobs.items()}
+            results = {name: f.result() for name, f in futures.items()}
+    else:
+        results = {name: _curve(*job) for name, job in jobs.items()}
+    out = {"bench": "time-to-accuracy", "N": 32, "sigma": args.sigma, "minutes": minutes}
+    for name, result in results.items():
+        curve = result["curve"]
+        out[name] = result
+        out[f"{name}_final_accuracy_1024"] = curve[-1]["accuracy"]
+        out[f"{name}_final_steps"] = curve[-1]["steps"]
+        for level in LEVELS:
+            out[f"{name}_minutes_to_{int(level * 100)}"] = _time_to(curve, level)
+    if args.baseline:
+        common = [lv for lv in LEVELS if out[f"fast_minutes_to_{int(lv * 100)}"] and out[f"plain_minutes_to_{int(lv * 100)}"]]
+        for lv in common:
+            key = int(lv * 100)
+            out[f"speedup_to_{key}"] = round(out[f"plain_minutes_to_{key}"] / out[f"fast_minutes_to_{key}"], 2)
+        ratios = ", ".join(f"{int(lv * 100)}%: {out[f'speedup_to_{int(lv * 100)}']}" for lv in common)
+        print("time-to-accuracy ratios (plain / fast): " + (ratios or "no level reached by both"), flush=True)
+    return out
+
+
+def _torus_summary(run: RunConfig, minutes: float, label: str) -> dict:
+    """Train `run` for `minutes` (one thread), then accuracy and the geometry summary of its
+    layer-4 activations at the last denoising step for the N x N labels (section 3.1)."""
+    torch.set_num_threads(1)
+    trainer = Trainer(run).fit(progress=False, deadline=minutes * 60)
+    ev = evaluate(trainer.ema, trainer.schedule, run.data, steps=run.diffusion.sample_steps, layers=("layer4",))
+    t = time.perf_counter()
+    summary = G.summarize(ev.activations["layer4"], ev.labels)
+    out = {"run": run.hash(), "steps": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2), "accuracy": ev.accuracy,
+           "layer4_dims": int(ev.activations["layer4"].shape[1]), "summary_seconds": round(time.perf_counter() - t, 1),
+           **{k: v for k, v in summary.items() if k != "distances"}, "distances": summary["distances"]}
+    print(f"[{label}] steps={out['steps']} accuracy={out['accuracy']:.3f} PR={out['participation_ratio']:.2f} "
+          f"top4={out['explained_variance_top4']:.3f} betti={out['betti']} W3D={out['wasserstein_torus3d']:.3f} "
+          f"WClifford={out['wasserstein_clifford']:.3f}", flush=True)
+    return out
+
+
+def bench_torus_geometry(args) -> dict:
+
+    runs = {"fast": preset("laptop", periodic=True), "plain": plain_recipe(32).replace(data={"periodic": True})}
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        futures = {name: pool.submit(_torus_summary, run, args.minutes, name) for name, run in runs.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    return {"bench": "torus-geometry", "minutes": args.minutes, **results}
