@@ -19,7 +19,10 @@ HOLDOUTS = ("none", "cross", "interior_square", "exterior_square", "lesion", "ce
 LABEL_ENCODINGS = ("transformer", "canvas", "periodic")
 CONDITIONINGS = ("bias", "film")
 SCHEDULES = ("constant", "cosine")
-LOSS_WEIGHTS = ("uniform", "inverse_snr")
+LOSS_WEIGHTS = ("uniform", "inverse_snr", "min_snr")
+PREDICTIONS = ("eps", "v", "x0")
+TIMESTEPS = ("uniform", "lognormal")
+BUDGETS = ("steps", "plateau")
 PRESETS = ("smoke", "laptop", "gpu", "paper")
 
 
@@ -152,11 +155,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """The DDPM noise schedule of App. A.4: linear betas from beta_start to beta_end over T steps.
+    """The DDPM noise schedule of App. A.4: linear betas from beta_start to beta_end over T steps,
+    and what the network predicts and how its error is weighted.
 
     `loss_weight="uniform"` is Eq. 2 as written; "inverse_snr" weights each timestep's noise-MSE
     by clamp(1/SNR(t), 1, max_weight), more weight where the image is hidden by noise and only
-    the label tells where the bump is (an option of the fast presets).
+    the label tells where the bump is; "min_snr" is min-SNR-gamma (Hang et al. 2023), the weight
+    min(SNR, snr_gamma) on the x0 error, expressed for the prediction at hand. `prediction`:
+    the noise ("eps", Eq. 2), the velocity ("v", Salimans & Ho 2022) or the image ("x0").
+    `timesteps`: t uniform (Eq. 2), or "lognormal": the noise level sigma = sqrt((1 - abar) /
+    abar) drawn log-normally (ln sigma ~ N(t_mean, t_std^2), as EDM, Karras et al. 2022) and
+    taken to the nearest step, spending steps on the informative noise levels.
     """
 
     T: int = 1000
@@ -165,6 +174,11 @@ class DiffusionConfig:
     sample_steps: int = 50
     loss_weight: str = "uniform"
     max_weight: float = 20.0
+    prediction: str = "eps"
+    snr_gamma: float = 5.0
+    timesteps: str = "uniform"
+    t_mean: float = -1.2
+    t_std: float = 1.2
 
     def __post_init__(self) -> None:
         self.validate()
@@ -175,6 +189,11 @@ class DiffusionConfig:
         _require(1 <= self.sample_steps <= self.T, "sample_steps", f"{self.sample_steps} must lie in [1, T]")
         _require(self.loss_weight in LOSS_WEIGHTS, "loss_weight", f"choose from {LOSS_WEIGHTS}")
         _require(self.max_weight >= 1, "max_weight", f"{self.max_weight} must be >= 1")
+        _require(self.prediction in PREDICTIONS, "prediction", f"choose from {PREDICTIONS}")
+        _require(self.snr_gamma > 0, "snr_gamma", f"{self.snr_gamma} must be > 0")
+        _require(self.timesteps in TIMESTEPS, "timesteps", f"choose from {TIMESTEPS}")
+        _require(self.t_std > 0, "t_std", f"{self.t_std} must be > 0")
+        _require(self.loss_weight != "inverse_snr" or self.prediction == "eps", "loss_weight", "inverse_snr weights the noise error: prediction='eps'")
 
 
 @dataclass(frozen=True)
@@ -184,6 +203,12 @@ class TrainConfig:
     `steps` counts optimiser steps; `eval_steps` lists the steps at which the trainer's callbacks
     run (the "over training" figures). `seed` seeds the model's initialisation and every draw of
     training (the data subsample has its own seed, `DataConfig.seed`).
+
+    The learning curve (`paperlib.curves`): every `curve_every` steps (0: steps / 8) the EMA
+    model is read out cheaply (DDIM-20 on `curve_labels` seeded evaluation labels). `until`:
+    "steps" trains exactly `steps` (the curve read from half-way on); "plateau" treats `steps` as
+    a cap and stops at the first read-out where the curve has plateaued (`curves.convergence`),
+    the learning rate following the cap's schedule. The rule, not the steps spent, is hashed.
 
     Execution settings, which change how a run is computed but not what it computes, are left
     out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`.
@@ -201,6 +226,9 @@ class TrainConfig:
     eval_steps: tuple[int, ...] = ()
     checkpoint_every: int = 1000
     seed: int = 0
+    until: str = "steps"
+    curve_every: int = 0
+    curve_labels: int = 256
 
     def __post_init__(self) -> None:
         self.validate()
@@ -217,9 +245,16 @@ class TrainConfig:
         _require(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 disables clipping)")
         _require(all(0 <= s <= self.steps for s in self.eval_steps), "eval_steps", "must lie in [0, steps]")
         _require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        _require(self.until in BUDGETS, "until", f"choose from {BUDGETS}")
+        _require(self.curve_every >= 0, "curve_every", "must be >= 0 (0: steps / 8)")
+        _require(self.curve_labels >= 1, "curve_labels", "must be >= 1")
 
 
 EXECUTION_FIELDS = {"train": ("checkpoint_every",)}
+# Fields added after paperlib 0.2, hashed only where they differ from these values, so that runs
+# trained before they existed keep their names (and their place in the cache).
+ADDED_FIELDS = {"diffusion": {"prediction": "eps", "snr_gamma": 5.0, "timesteps": "uniform", "t_mean": -1.2, "t_std": 1.2},
+                "train": {"until": "steps", "curve_every": 0, "curve_labels": 256}}
 
 
 @dataclass(frozen=True)
@@ -246,12 +281,19 @@ class RunConfig:
         for section, names in EXECUTION_FIELDS.items():
             for name in names:
                 d[section].pop(name)
+        for section, defaults in ADDED_FIELDS.items():
+            for name, value in defaults.items():
+                if d[section][name] == value:
+                    d[section].pop(name)
         return _digest(d)
 
     def legacy_hash(self) -> str:
         """How runs were named before execution settings left the hash (paperlib 0.2: every field,
         and a `threads` field of 0); `RunFolder.of` finds and renames such folders."""
         d = self.to_dict()
+        for section, defaults in ADDED_FIELDS.items():
+            for name in defaults:
+                d[section].pop(name)
         d["train"]["threads"] = 0
         return _digest(d)
 
@@ -313,7 +355,7 @@ def preset(name: str, **data_changes) -> RunConfig:
             data=DataConfig(N=16, d_x=1.0, d_y=1.0),
             model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=16, label_encoding="canvas", heads=2),
             diffusion=DiffusionConfig(sample_steps=10),
-            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9),
+            train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9, curve_labels=16),
         )
     elif name == "laptop":
         cfg = RunConfig(

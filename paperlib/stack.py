@@ -28,9 +28,10 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
+from . import curves
 from . import data as datamod
 from .config import RunConfig
-from .device import autocast
+from .device import autocast, autocast_dtype
 from .diffusion import Schedule, ddim_sample, initial_noise
 from .evaluate import Evaluation, evaluation_batch, score
 from .model import capture
@@ -104,6 +105,7 @@ class StackedTrainer:
         if trainers[0].dtype == torch.float16:
             raise ValueError("trainers: fp16 needs a gradient scaler per run; stacks train in the device's policy (bf16 or fp32)")
         self.trainers = trainers
+        self.compile = compile
         self.run = trainers[0].run
         self.device = trainers[0].device
         self.dtype = trainers[0].dtype
@@ -126,22 +128,22 @@ class StackedTrainer:
         self.offsets = np.cumsum([0] + [len(t.dataset) for t in trainers[:-1]])
 
     def training_batch(self, step: int):
-        """(x_t, t, eps, labels), each (K, B, ...): every run's batch as its own Trainer draws it,
+        """(x_t, t, target, labels), each (K, B, ...): every run's batch as its own Trainer draws it,
         the K batches' indices copied to the device at once and their images rendered in one call."""
         idx = np.concatenate([t.batch_indices(step) + o for t, o in zip(self.trainers, self.offsets)])
         rows = self.table[torch.from_numpy(idx).to(self.device, non_blocking=True)]
         K = len(self.trainers)
         x0 = datamod.to_model_range(rows.render())[:, None].view(K, -1, 1, self.run.data.N, self.run.data.N)
         draws = [self.schedule.training_inputs(x0[k], step_generator(t.run.train.seed, step, self.device)) for k, t in enumerate(self.trainers)]
-        x_t, t, noise = (torch.stack(parts) for parts in zip(*draws))
-        return x_t, t, noise, rows.labels.float().view(K, -1, 2)
+        x_t, t, target = (torch.stack(parts) for parts in zip(*draws))
+        return x_t, t, target, rows.labels.float().view(K, -1, 2)
 
     def train_step(self) -> torch.Tensor:
         """One optimiser step of every run; returns the K losses."""
-        x_t, t, noise, labels = self.training_batch(self.step)
+        x_t, t, target, labels = self.training_batch(self.step)
         with autocast(self.device, self.dtype):
             predicted = self.model(x_t, t, labels)
-        losses = self.schedule.weighted_mse(predicted, noise, t)
+        losses = self.schedule.weighted_mse(predicted, target, t)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         if self.run.train.grad_clip:
@@ -172,6 +174,17 @@ class StackedTrainer:
                                             for i, p in enumerate(self.parameters) if self.optimizer.state.get(p)}}
             trainer.load_state_dict(state)
 
+    def read_out(self, labels) -> list[Evaluation]:
+        """The learning curve's read-out of every run's EMA model, sampled together (`paperlib.curves`)."""
+        return sample_stacked(self.ema, self.trainers, labels, curves.readout_steps(self.run))
+
+    def without(self, leaving: list[Trainer]):
+        """The engine that trains the other runs on (their state written back first): a stack, or
+        the one Trainer that is left."""
+        self.sync()
+        rest = [t for t in self.trainers if t not in leaving]
+        return StackedTrainer(rest, compile=self.compile) if len(rest) > 1 else rest[0]
+
     def checkpoint(self) -> None:
         """Write the stack back into its Trainers and save each (what a stop does too)."""
         self.sync()
@@ -182,22 +195,28 @@ class StackedTrainer:
         return fit(self, (), until, progress, None, checkpoint_every)
 
 
-@torch.no_grad()
 def evaluate_stack(trainers: list[Trainer], steps: int | None = None, seed: int = 0, layers=(), labels=None,
                    progress: bool = False) -> list[Evaluation]:
     """The standard evaluation of each run (its EMA model on the N x N labels, or `labels`;
-    DDIM, seed-0 noise, `layers` at the last step), the K models sampled together in the device's
-    precision: the same starting noise as a run evaluated alone (`evaluate.evaluate`), so the same
-    images up to float rounding. Batches are sized to the device's memory (`evaluation_batch`)."""
-    run = trainers[0].run
-    steps = steps or run.diffusion.sample_steps
+    DDIM, seed-0 noise, `layers` at the last step), the K models sampled together: the same
+    starting noise as a run evaluated alone (`evaluate.evaluate`), so the same images up to float
+    rounding."""
     if len({stack_key(t.run) for t in trainers}) != 1:
         raise ValueError("trainers: evaluated together only with one stack_key")
-    device = trainers[0].device
     stacked = StackedModel([t.ema for t in trainers], requires_grad=False)
+    labels = datamod.eval_labels(trainers[0].run.data.N) if labels is None else labels
+    return sample_stacked(stacked, trainers, labels, steps or trainers[0].run.diffusion.sample_steps, seed, layers, progress)
+
+
+@torch.no_grad()
+def sample_stacked(stacked: StackedModel, trainers: list[Trainer], labels, steps: int, seed: int = 0, layers=(),
+                   progress: bool = False) -> list[Evaluation]:
+    """Sample the K models of `stacked` (the runs of `trainers`) on `labels` with DDIM in the
+    device's precision, in batches sized to its memory (`evaluation_batch`), and score each run."""
+    run, device = trainers[0].run, trainers[0].device
     stacked.layers = tuple(layers)
     K, N = len(trainers), run.data.N
-    labels = datamod.eval_labels(N) if labels is None else np.asarray(labels, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
     batch = max(1, evaluation_batch(run.model, N, device) // K)
     images, acts = [[] for _ in range(K)], [{name: [] for name in layers} for _ in range(K)]
     bar = tqdm(total=steps * -(-len(labels) // batch), disable=not progress, desc=f"sample a stack of {K}", unit="step", leave=False)
@@ -211,7 +230,7 @@ def evaluate_stack(trainers: list[Trainer], steps: int | None = None, seed: int 
             return out.reshape(K * n, 1, N, N)
 
         flat_model.N = N
-        with autocast(device, trainers[0].dtype):
+        with autocast(device, autocast_dtype(device)):
             x = ddim_sample(flat_model, trainers[0].schedule, np.tile(chunk, (K, 1)), steps, seed + start,
                             on_step=lambda i, t: bar.update(1), x=noise.repeat(K, 1, 1, 1))
         x = datamod.from_model_range(x[:, 0]).view(K, n, N, N).cpu().numpy()
@@ -220,5 +239,6 @@ def evaluate_stack(trainers: list[Trainer], steps: int | None = None, seed: int 
             for name in layers:
                 acts[k][name].append(stacked.recorded[name][k].float().cpu().numpy())
     bar.close()
+    stacked.layers = ()
     return [score(np.concatenate(images[k]).astype(np.float16), labels, trainers[k].run.data,
                   {name: np.concatenate(v) for name, v in acts[k].items()}) for k in range(K)]

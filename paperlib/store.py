@@ -64,7 +64,7 @@ def train_or_load(run: RunConfig, root=None, callbacks=(), progress: bool = True
     here = folder(run, root)
     with here.lock():
         trainer = Trainer(run, out_dir=here.path, device=device, **execution)
-        if trainer.step < run.train.steps:
+        if not trainer.finished:
             if run.train.eval_steps:
                 callbacks = (evaluation_callback(here, LAYERS), *callbacks)
             trainer.fit(callbacks, progress=progress)
@@ -181,10 +181,10 @@ def _train_stack(runs: list[RunConfig], root, device: str, progress: bool, execu
     trainers = [Trainer(r, out_dir=folder(r, root).path, device=device, **execution) for r in runs]
     if compile_ is None:
         compile_ = trainers[0].device.type == "cuda"  # CUDA graphs pay on a GPU; on a CPU compiling costs more than it saves
-    if len({t.step for t in trainers}) == 1 and runs[0].train.steps > trainers[0].step:
+    if len({t.step for t in trainers}) == 1 and not any(t.finished for t in trainers):
         StackedTrainer(trainers, compile=compile_).fit(progress=progress)
     for t in trainers:
-        if t.step < t.run.train.steps:
+        if not t.finished:
             t.fit(progress=progress)
     for r, ev in zip(runs, evaluate_stack(trainers, layers=LAYERS, progress=progress)):
         save_evaluation(ev, folder(r, root).evaluation_path)

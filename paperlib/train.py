@@ -30,11 +30,12 @@ import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from . import curves, provenance
 from . import data as datamod
-from . import provenance
 from .config import RunConfig, TrainConfig
 from .device import autocast, pick_device, resolve_precision
 from .diffusion import Schedule
+from .evaluate import Evaluation, evaluate
 from .files import atomic_write
 from .model import UNet
 from .runfolder import Damaged, RunFolder
@@ -139,13 +140,15 @@ class Trainer:
         self.forward = torch.compile(self.model) if compile else self.model
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.schedule = Schedule(run.diffusion, self.device)
-        self.step, self.elapsed, self.last_loss = 0, 0.0, float("nan")
+        self.step, self.elapsed, self.last_loss, self.finished = 0, 0.0, float("nan"), False
         self.history: list[dict] = []
+        self.curve: list[dict] = []
         self.log_every = log_every
         self._epoch_cache: dict = {}
         self.folder = RunFolder(out_dir) if out_dir is not None else None
         if self.folder is not None:
             self.folder.load_checkpoint(self.load)
+            self.curve = [e for e in self.folder.read_curve() if e["step"] <= self.step]
 
     @property
     def out_dir(self):
@@ -163,20 +166,20 @@ class Trainer:
         return epoch_batch_indices(self.run.train.seed, len(self.dataset), self.run.train.batch_size, step, self._epoch_cache)
 
     def training_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_t, t, eps, labels) of step `step`, rendered and drawn on the training device: the
+        """(x_t, t, target, labels) of step `step`, rendered and drawn on the training device: the
         batch's indices are the one copy from the host."""
         rows = self.table[torch.from_numpy(self.batch_indices(step)).to(self.device, non_blocking=True)]
         x0 = datamod.to_model_range(rows.render())[:, None]
-        x_t, t, noise = self.schedule.training_inputs(x0, step_generator(self.run.train.seed, step, self.device))
-        return x_t, t, noise, rows.labels.float()
+        x_t, t, target = self.schedule.training_inputs(x0, step_generator(self.run.train.seed, step, self.device))
+        return x_t, t, target, rows.labels.float()
 
     def train_step(self) -> torch.Tensor:
         """One optimiser step; returns the loss as a tensor (reading it waits for the device)."""
         self.model.train()
-        x_t, t, noise, labels = self.training_batch(self.step)
+        x_t, t, target, labels = self.training_batch(self.step)
         with autocast(self.device, self.dtype):
             predicted = self.forward(x_t, t, labels)
-        loss = self.schedule.weighted_mse(predicted, noise, t)
+        loss = self.schedule.weighted_mse(predicted, target, t)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.run.train.grad_clip:
@@ -196,7 +199,7 @@ class Trainer:
         """The resumable state: what a checkpoint holds, and what a stack reads and writes back."""
         return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "history": list(self.history), "config_hash": self.run.hash()}
+                "scaler": self.scaler.state_dict(), "history": list(self.history), "finished": self.finished, "config_hash": self.run.hash()}
 
     def load_state_dict(self, state: dict) -> None:
         if state["config_hash"] not in (self.run.hash(), self.run.legacy_hash()):
@@ -208,6 +211,7 @@ class Trainer:
         if self.scaler.is_enabled() and state.get("scaler"):  # a run trained without a scaler (fp32, bf16) starts one afresh
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.finished = bool(state.get("finished", self.step >= self.run.train.steps))
         self.history = list(state["history"])
 
     def checkpoint(self) -> None:
@@ -230,6 +234,18 @@ class Trainer:
     def sync(self) -> None:
         """Nothing to copy back: a Trainer's state is its own (a stack writes its runs back here)."""
 
+    def read_out(self, labels) -> list[Evaluation]:
+        """The learning curve's read-out of the EMA model (`paperlib.curves`), as a stack of one."""
+        return [evaluate(self.ema, self.schedule, self.run.data, curves.readout_steps(self.run), 0, labels=labels)]
+
+    def record_curve(self, step: int, ev: Evaluation) -> dict:
+        """Append the read-out at `step` to the run's curve (in memory and in its folder)."""
+        point = curves.entry(step, ev, self.run.data)
+        self.curve.append(point)
+        if self.folder is not None:
+            self.folder.append_curve(point)
+        return point
+
     # --- records in the run folder ---------------------------------------------------------------
 
     def start_record(self) -> None:
@@ -243,7 +259,8 @@ class Trainer:
         meta = {"config_hash": self.run.hash(), "step": str(self.step)}
         atomic_write(self.folder.weights_path, lambda tmp: save_file(state, str(tmp), metadata=meta))
         self.folder.write_record({"hash": self.run.hash(), "steps": self.step, "train_seconds": round(self.elapsed, 2),
-                                  "final_loss": self.last_loss, "finished": provenance.collect(self.device)})
+                                  "final_loss": self.last_loss, "convergence": curves.convergence(self.curve).to_dict(),
+                                  "finished": provenance.collect(self.device)})
 
     def fit(self, callbacks: tuple[Callback, ...] = (), until: int | None = None, progress: bool = True,
             deadline: float | None = None, checkpoint_every: int | None = None) -> "Trainer":
@@ -254,14 +271,16 @@ def fit(engine, callbacks: tuple[Callback, ...] = (), until: int | None = None, 
         deadline: float | None = None, checkpoint_every: int | None = None):
     """Train a `Trainer`, or the runs of a `StackedTrainer` together, to `until` (default: the
     config's steps) or until `deadline` seconds of training time; run `callbacks` at the config's
-    `eval_steps` (runs alone); log every `log_every` steps and checkpoint every `checkpoint_every`
-    (default: the config's) and at the end; a stop (see the module) checkpoints, then re-raises.
-    Runs that reach their last step are exported (weights and record)."""
+    `eval_steps` (runs alone) and the learning curve's read-outs at `curves.curve_steps`; log
+    every `log_every` steps and checkpoint every `checkpoint_every` (default: the config's) and at
+    the end; a stop (see the module) checkpoints, then re-raises. A run that reaches its last step,
+    or its plateau under `until="plateau"` (it then leaves its stack), is finished: exported.
+    Returns the engine (for a stack, the stack of the runs that trained to the end)."""
     runs = engine.trainers
     tc = runs[0].run.train
     until = tc.steps if until is None else until
     every = checkpoint_every or tc.checkpoint_every
-    eval_steps = set(tc.eval_steps)
+    eval_steps, readouts = set(tc.eval_steps), set(curves.curve_steps(tc))
     if engine.step == 0:
         for trainer in runs:
             trainer.start_record()
@@ -272,18 +291,22 @@ def fit(engine, callbacks: tuple[Callback, ...] = (), until: int | None = None, 
     bar = tqdm(total=until, initial=engine.step, disable=not progress, desc=desc, unit="step")
     t0, step0, losses = time.perf_counter(), engine.step, None
     try:
-        while engine.step < until and (deadline is None or runs[0].elapsed < deadline):
+        while engine.step < until and not all(t.finished for t in runs) and (deadline is None or runs[0].elapsed < deadline):
             start = time.perf_counter()
-            with whole_step():  # a step and its evaluation are never cut apart by a stop signal
+            with whole_step():  # a step and its evaluations are never cut apart by a stop signal
                 losses = engine.train_step()
                 spent = (time.perf_counter() - start) / len(runs)
                 for trainer in runs:
                     trainer.elapsed += spent
+                    trainer.finished = engine.step >= tc.steps
                 if engine.step in eval_steps:
                     for cb in callbacks:
                         cb(runs[0])
+                if engine.step in readouts:
+                    engine, losses = _read_curve(engine, losses)
+                    runs = engine.trainers
             bar.update(1)
-            last = engine.step == until or (deadline is not None and runs[0].elapsed >= deadline)
+            last = engine.step == until or all(t.finished for t in runs) or (deadline is not None and runs[0].elapsed >= deadline)
             if engine.step % runs[0].log_every == 0 or last:
                 rate = tc.batch_size * (engine.step - step0) / max(1e-9, time.perf_counter() - t0)
                 _log(runs, engine.step, losses, rate)
@@ -297,9 +320,34 @@ def fit(engine, callbacks: tuple[Callback, ...] = (), until: int | None = None, 
         bar.close()
     engine.sync()
     for trainer in runs:
-        if trainer.folder is not None and trainer.step >= tc.steps:
+        if trainer.finished and trainer.folder is not None and not trainer.folder.trained:
             trainer.export()
     return engine
+
+
+def _read_curve(engine, losses: torch.Tensor):
+    """Read out every run of the engine; under `until="plateau"` the runs whose curve has
+    plateaued finish here and leave the engine. Returns the engine that trains on, and its losses."""
+    labels = curves.readout_labels(engine.trainers[0].run.data.N, engine.trainers[0].run.train.curve_labels)
+    plateau = engine.trainers[0].run.train.until == "plateau"
+    done = []
+    for trainer, ev in zip(engine.trainers, engine.read_out(labels)):
+        trainer.record_curve(engine.step, ev)
+        if plateau and curves.convergence(trainer.curve).status == curves.PLATEAUED:
+            done.append(trainer)
+    if not done:
+        return engine, losses
+    engine.sync()
+    for trainer in done:
+        trainer.last_loss = float(losses.reshape(-1)[engine.trainers.index(trainer)])
+        trainer.finished = True
+        trainer.checkpoint()
+        if trainer.folder is not None:
+            trainer.export()
+    if len(done) == len(engine.trainers):
+        return engine, losses
+    keep = [i for i, t in enumerate(engine.trainers) if t not in done]
+    return engine.without(done), losses.reshape(-1)[keep]
 
 
 def _log(runs: list[Trainer], step: int, losses: torch.Tensor, rate: float) -> None:

@@ -89,6 +89,41 @@ def test_ddpm_with_the_exact_predictor_of_gaussian_data():
     assert x.std().item() == pytest.approx(std, rel=0.03)
 
 
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+def test_every_prediction_samples_what_the_noise_prediction_samples(prediction):
+    """The exact predictor written as v or x0: the samplers read it back as the same noise."""
+    eps_schedule = Schedule(DiffusionConfig())
+    schedule = Schedule(DiffusionConfig(prediction=prediction, loss_weight="min_snr"))
+    exact = GaussianEps(eps_schedule)
+
+    def model(x, t, labels):
+        eps, ab = exact(x, t, labels), schedule.alpha_bar.float()[t].view(-1, 1, 1, 1)
+        x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+        return x0 if prediction == "x0" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
+
+    model.N = N
+    a = ddim_sample(exact, eps_schedule, np.zeros((64, 2)), 20, seed=3)
+    b = ddim_sample(model, schedule, np.zeros((64, 2)), 20, seed=3)
+    assert torch.allclose(a, b, atol=1e-4)
+    x0, t, noise = torch.randn(5, 1, N, N), torch.tensor([0, 10, 400, 800, 999]), torch.randn(5, 1, N, N)
+    x_t = schedule.q_sample(x0, t, noise)
+    assert torch.allclose(schedule.to_eps(schedule.target(x0, t, noise), x_t, t), noise, atol=1e-3)
+
+
+def test_loss_weights_and_timesteps_at_given_steps():
+    snr = Schedule(DiffusionConfig()).snr
+    assert Schedule(DiffusionConfig(loss_weight="min_snr")).loss_weights()[0].item() == pytest.approx(5.0 / snr[0].item())
+    assert Schedule(DiffusionConfig(loss_weight="min_snr")).loss_weights()[999].item() == pytest.approx(1.0)  # SNR < 5: weight 1
+    assert Schedule(DiffusionConfig(loss_weight="min_snr", prediction="v")).loss_weights()[999].item() == pytest.approx(
+        snr[999].item() / (snr[999].item() + 1))
+    assert Schedule(DiffusionConfig(loss_weight="inverse_snr")).loss_weights()[999].item() == pytest.approx(20.0)
+    p = Schedule(DiffusionConfig(timesteps="lognormal")).timestep_probabilities()
+    log_sigma = -0.5 * torch.log(Schedule(DiffusionConfig()).snr)
+    mean = (p * log_sigma).sum().item()
+    assert p.sum().item() == pytest.approx(1.0) and mean == pytest.approx(-1.2, abs=0.05)  # ln sigma ~ N(-1.2, 1.2^2), discretised
+    assert ((p * (log_sigma - mean) ** 2).sum().sqrt().item()) == pytest.approx(1.2, abs=0.05)
+
+
 def test_a_seeded_smoke_unets_full_ddim_loop():
     run = preset("smoke")
     model = new_model(run, "cpu").eval()

@@ -51,7 +51,7 @@ def test_checkpoint_is_atomic_and_loads_without_code(tmp_path):
     run = _run(steps=5)
     trainer = Trainer(run, out_dir=tmp_path).fit(progress=False)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["checkpoint.pt", "config.json", "log.jsonl", "model.safetensors", "run.json"]  # no *.tmp left behind
+    assert files == ["checkpoint.pt", "config.json", "curve.jsonl", "log.jsonl", "model.safetensors", "run.json"]  # no *.tmp left behind
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 5 and state["config_hash"] == run.hash()
     weights = load_file(tmp_path / "model.safetensors")

@@ -10,7 +10,7 @@ from . import __doc__ as DOC
 from .analysis import bench_geometry, bench_percolation
 from .gpucheck import bench_gpu_check
 from .throughput import bench_gpu, bench_stacked, bench_workers
-from .training import bench_time_to_accuracy, bench_torus_geometry, bench_train
+from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_torus_geometry, bench_train
 
 
 def main(argv=None) -> None:
@@ -30,6 +30,13 @@ def main(argv=None) -> None:
     p.add_argument("--baseline-minutes", type=float, default=0.0, help="train the plain recipe longer (default: --minutes)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("recipes")
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES), help="the first is the reference")
+    p.add_argument("--families", nargs="*", help="substrings of the family names to run (default: all)")
+    p.add_argument("--every", type=int, default=500, help="steps between read-outs")
+    p.add_argument("--cap-16", type=int, default=6000, help="most steps at N <= 16")
+    p.add_argument("--cap-32", type=int, default=6000, help="most steps at N = 32")
+    p.add_argument("--workers", type=int, default=2)
     p = sub.add_parser("torus-geometry")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
     p = sub.add_parser("workers")
@@ -63,7 +70,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
              "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "gpu-check": bench_gpu_check,
-             "geometry": bench_geometry, "percolation": bench_percolation}[args.name]
+             "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=True, default=str))

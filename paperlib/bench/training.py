@@ -12,8 +12,10 @@ import torch
 
 from .. import geometry as G
 from ..config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
+from ..curves import convergence
 from ..data import eval_labels
 from ..evaluate import evaluate
+from ..experiments import compose_interpolate, factorization, percolation, sample_efficiency
 from ..train import Trainer
 
 
@@ -149,3 +151,64 @@ def bench_torus_geometry(args) -> dict:
         futures = {name: pool.submit(_torus_summary, run, args.minutes, name) for name, run in runs.items()}
         results = {name: f.result() for name, f in futures.items()}
     return {"bench": "torus-geometry", "minutes": args.minutes, **results}
+
+
+# Recipes compared by `bench recipes`: changes to the laptop preset's diffusion and training.
+RECIPES = {
+    "laptop": {},
+    "min-snr-v": {"diffusion": {"prediction": "v", "loss_weight": "min_snr", "snr_gamma": 5.0}},
+    "lognormal-t": {"diffusion": {"timesteps": "lognormal", "t_mean": 0.5, "t_std": 1.2}},
+}
+
+
+def recipe_families() -> dict:
+    """The hardest families of the laptop run (issue: trained-out verdicts), and the N = 32 bump."""
+    torus = factorization.torus_run("laptop").replace(train={"eval_steps": ()})
+    return {"bump N=32": preset("laptop"),
+            "sigma 0.1, lambda 0.9, N=16": percolation.run_config("laptop", 0.1, 0.9),
+            "sigma 0.3, lambda 0.9, N=16": percolation.run_config("laptop", 0.3, 0.9),
+            "bump+stripes lambda 0.05, N=32": sample_efficiency.run_config("laptop", "bump+stripes", 0.05, 32),
+            "torus N=32": torus,
+            "2D SOS cross, N=16": compose_interpolate.fig4_runs("laptop")["2D"][0]}
+
+
+def _to_plateau(run_dict: dict, label: str) -> dict:
+    """In a one-thread worker: train to the plateau (the run's cap), then the full evaluation."""
+    torch.set_num_threads(1)
+    run = RunConfig.from_dict(run_dict)
+    t = time.perf_counter()
+    trainer = Trainer(run, device="cpu").fit(progress=False)
+    ev = evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps)
+    status = convergence(trainer.curve).status
+    out = {"label": label, "steps": trainer.step, "images": trainer.step * run.train.batch_size, "status": status,
+           "reached_cap": trainer.step >= run.train.steps, "accuracy": ev.accuracy, "minutes": round((time.perf_counter() - t) / 60, 1),
+           "curve": [(e["step"], round(float(np.mean([c == "1" for c in e["readings"]["accuracy"]])), 3)) for e in trainer.curve]}
+    print(f"[{label}] {out['steps']} steps ({status}{', cap' if out['reached_cap'] else ''}), accuracy {ev.accuracy:.3f}, "
+          f"{out['minutes']} min", flush=True)
+    return out
+
+
+def bench_recipes(args) -> dict:
+    """Images to the plateau per family for each recipe, side by side (two one-thread workers):
+    every run trains with `until="plateau"` under the same cap and read-out interval, so the
+    recipes differ only in what `RECIPES` changes. Images, not seconds, are compared: the machine's
+    load does not change them."""
+    families = {k: v for k, v in recipe_families().items() if not args.families or any(f in k for f in args.families)}
+    recipes = {k: RECIPES[k] for k in args.recipes}
+    jobs = {}
+    for family, base in families.items():
+        cap = args.cap_32 if base.data.N >= 32 else args.cap_16
+        for name, change in recipes.items():
+            run = base.replace(**change).replace(train={"until": "plateau", "steps": cap, "curve_every": args.every})
+            jobs[(family, name)] = run
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+        futures = {key: pool.submit(_to_plateau, run.to_dict(), f"{key[0]} / {key[1]}") for key, run in jobs.items()}
+        results = {key: f.result() for key, f in futures.items()}
+    out = {"bench": "recipes", "recipes": recipes, "every": args.every, "caps": {"16": args.cap_16, "32": args.cap_32}, "families": {}}
+    for family in families:
+        row = {name: results[(family, name)] for name in recipes}
+        base = row[args.recipes[0]]
+        for r in row.values():
+            r["fewer_images_than_" + args.recipes[0]] = round(base["images"] / r["images"], 2)
+        out["families"][family] = row
+    return out

@@ -1,0 +1,112 @@
+"""Learning curves: the convergence rule on synthetic curves, the plateau budget, and read-outs
+that are the same for a run alone and in a stack."""
+
+import numpy as np
+import pytest
+
+from paperlib import curves
+from paperlib.config import TrainConfig, preset
+from paperlib.evaluate import score
+from paperlib.stack import StackedTrainer
+from paperlib.train import Trainer
+
+
+def _point(step, share, corr=None, n=256, noise=0.1, seed=0, extra=None):
+    """A synthetic read-out of n labels: the first share of them right, correlations around
+    `corr` (default: the share) with label noise that is the same at every read-out (same labels,
+    same starting noise), as a real model's read-outs are."""
+    k = round(share * n)
+    corr = share if corr is None else corr
+    bits = "1" * k + "0" * (n - k)
+    jitter = np.random.default_rng(seed).normal(0, noise, n)
+    point = {"step": step, "labels": n, "readings": {r: bits for r in curves.READINGS},
+             "correlation": list(np.clip(corr + jitter, -1, 1)), "regions": {"all": "1" * n}}
+    for name, (lo, hi) in (extra or {}).items():
+        point["regions"][name] = "0" * lo + "1" * (hi - lo) + "0" * (n - hi)
+    return point
+
+
+@pytest.mark.parametrize("shares, corr, expected", [
+    ([0.50, 0.50, 0.51, 0.50], [0.8] * 4, curves.PLATEAUED),  # flat
+    ([0.10, 0.30, 0.50, 0.70], None, curves.STILL_LEARNING),  # rising
+    ([0.20, 0.80, 0.60, 0.45], [0.8] * 4, curves.PLATEAUED),  # rose, then fell: no more to gain here
+    ([0.00, 0.00, 0.00, 0.00], [0.1] * 4, curves.UNSETTLED),  # flat before the onset: not a plateau
+    ([0.00, 0.00, 0.00, 0.00], [0.05, 0.10, 0.20, 0.35], curves.STILL_LEARNING),  # the onset: blank images taking shape
+])
+def test_the_convergence_rule_on_synthetic_curves(shares, corr, expected):
+    curve = [_point(500 * (i + 1), s, None if corr is None else corr[i]) for i, s in enumerate(shares)]
+    verdict = curves.convergence(curve)
+    assert verdict.status == expected, verdict.to_dict()
+    assert verdict.to_step == 2000 and verdict.from_step == 1500  # the last quarter
+
+
+def test_labels_turning_both_ways_leave_the_curve_unsettled():
+    before, after = _point(1500, 0.5), _point(2000, 0.5)
+    for name in curves.READINGS:  # 20 labels turn wrong, 34 turn right: +5.5 points, but not credibly up nor flat
+        after["readings"][name] = "0" * 20 + "1" * 142 + "0" * 94
+    verdict = curves.convergence([before, after])
+    assert verdict.status == curves.UNSETTLED and 0.0 < verdict.gains["all/accuracy"].value < PLATEAU
+
+
+PLATEAU = curves.PLATEAU_MARGIN
+
+
+def test_a_small_region_alone_cannot_call_a_plateau_but_can_show_learning():
+    before, after = _point(1000, 0.5, 0.8), _point(2000, 0.5, 0.8)
+    for name in curves.READINGS:  # 40 labels of the second half turn right; 40 of the first turn wrong
+        after["readings"][name] = "1" * 88 + "0" * 40 + "1" * 40 + "0" * 88
+    before["regions"]["vertical"] = after["regions"]["vertical"] = "0" * 128 + "1" * 40 + "0" * 88
+    verdict = curves.convergence([before, after])
+    assert verdict.rising() == ["vertical/accuracy", "vertical/profile", "vertical/composed"] and verdict.status == curves.STILL_LEARNING
+    before["regions"]["vertical"] = after["regions"]["vertical"] = "0" * 128 + "1" * 9 + "0" * 119
+    for name in curves.READINGS:
+        after["readings"][name] = "1" * 119 + "0" * 9 + "1" * 9 + "0" * 119  # 9 turn right in the region (too few to judge), 9 wrong elsewhere
+    assert curves.convergence([before, after]).status == curves.PLATEAUED
+
+
+def test_curve_steps():
+    assert curves.curve_steps(TrainConfig(steps=4000)) == [2000, 2500, 3000, 3500, 4000]
+    assert curves.curve_steps(TrainConfig(steps=8000, until="plateau", curve_every=1000)) == list(range(1000, 8001, 1000))
+    assert curves.curve_steps(TrainConfig(steps=1000, curve_every=300)) == [600, 900, 1000]
+
+
+def _fake_readout(shares):
+    """A read-out whose accuracy over all labels is `shares(step)`: ideal images for that share of
+    the labels, blank ones for the rest."""
+    from paperlib import data
+
+    def read_out(self, labels):
+        share = shares(self.step)
+        c = self.run.data
+        images = data.render(labels, c.N, c.sigma_x, c.sigma_y, "bump").numpy()
+        images[round(share * len(labels)):] = 255.0
+        return [score(images, labels, c)]
+
+    return read_out
+
+
+@pytest.mark.parametrize("shape, stops_at", [(lambda step: 0.9, 20), (lambda step: step / 100, 100), (lambda step: 0.0, 100)])
+def test_the_plateau_budget_stops_a_flat_run_and_continues_a_rising_one(tmp_path, monkeypatch, shape, stops_at):
+    run = preset("smoke").replace(train={"steps": 100, "until": "plateau", "curve_every": 10, "curve_labels": 256, "warmup": 2})
+    monkeypatch.setattr(Trainer, "read_out", _fake_readout(shape))
+    trainer = Trainer(run, out_dir=tmp_path, device="cpu").fit(progress=False)
+    assert trainer.step == stops_at and trainer.finished and (tmp_path / "model.safetensors").exists()
+    record = __import__("json").loads((tmp_path / "run.json").read_text())
+    assert record["steps"] == stops_at and (record["convergence"]["status"] == curves.PLATEAUED) == (stops_at < 100)
+    again = Trainer(run, out_dir=tmp_path, device="cpu")
+    assert again.finished and again.fit(progress=False).step == stops_at  # a plateaued run is done, not resumed to the cap
+
+
+def test_read_outs_are_seeded_and_the_same_alone_or_in_a_stack():
+    base = preset("smoke").replace(train={"steps": 8, "warmup": 1}, diffusion={"sample_steps": 4})
+    runs = [base, base.replace(data={"sigma_x": 0.7}, train={"seed": 3})]
+    alone = [Trainer(r, device="cpu").fit(progress=False) for r in runs]
+    stacked = [Trainer(r, device="cpu") for r in runs]
+    StackedTrainer(stacked).fit(progress=False)
+    for a, s in zip(alone, stacked):
+        assert [e["step"] for e in a.curve] == [4, 5, 6, 7, 8] == [e["step"] for e in s.curve]
+        for e1, e2 in zip(a.curve, s.curve):
+            assert e1["readings"] == e2["readings"] and e1["regions"] == e2["regions"]  # label by label
+            assert np.allclose(e1["correlation"], e2["correlation"], atol=2e-3)
+    labels = curves.readout_labels(32, 256)
+    assert len(labels) == 256 and np.array_equal(labels, curves.readout_labels(32, 256)) and len(curves.readout_labels(16, 256)) == 256
