@@ -93,7 +93,10 @@ def difference(a: Estimate, b: Estimate) -> Estimate:
 
 def trend(xs, estimates: list[Estimate]) -> Estimate:
     """The fitted change of the estimates from the smallest to the largest x (weighted least-squares
-    line, each point weighted by the inverse square of its interval's half-width), with its interval."""
+    line, each point weighted by the inverse square of its interval's half-width), with its interval.
+    Where the points scatter about the line more than their intervals allow (reduced chi-square
+    above 1: models differ by more than their labels say), the interval is widened by that factor;
+    with two points the line fits exactly and no scatter can be estimated."""
     x = np.asarray(xs, float)
     y = np.array([e.value for e in estimates])
     se = np.maximum([e.half_width / Z for e in estimates], 1e-3)
@@ -102,10 +105,46 @@ def trend(xs, estimates: list[Estimate]) -> Estimate:
     w = 1 / se**2
     xm = (w * x).sum() / w.sum()
     sxx = (w * (x - xm) ** 2).sum()
-    slope = (w * (x - xm) * (y - (w * y).sum() / w.sum())).sum() / sxx
+    ym = (w * y).sum() / w.sum()
+    slope = (w * (x - xm) * (y - ym)).sum() / sxx
+    dof = len(x) - 2
+    chi2 = float((w * (y - ym - slope * (x - xm)) ** 2).sum())
+    scatter = math.sqrt(max(1.0, chi2 / dof)) if dof > 0 else 1.0
     span = np.ptp(x)
-    half = Z * span / math.sqrt(sxx)
+    half = Z * span * scatter / math.sqrt(sxx)
     return Estimate(slope * span, slope * span - half, slope * span + half, sum(e.n for e in estimates))
+
+
+def widen(e: Estimate, spread: float) -> Estimate:
+    """An estimate from one trained model, its interval widened to cover the spread between models
+    trained with other seeds (`spread`: their standard deviation, from the families trained with
+    several seeds): half-width sqrt(h^2 + (Z spread)^2), clipped to [0, 1] for a share."""
+    lo_h, hi_h = e.value - e.lo, e.hi - e.value
+    extra = (Z * spread) ** 2
+    lo, hi = e.value - math.sqrt(lo_h**2 + extra), e.value + math.sqrt(hi_h**2 + extra)
+    if e.n:
+        lo, hi = max(0.0, lo), min(1.0, hi)
+    return Estimate(e.value, lo, hi, e.n, e.seeds)
+
+
+def seed_spread(*families) -> float:
+    """The standard deviation between seeds of one model, pooled over families trained with
+    several seeds (each family: its per-seed values); 0 with none."""
+    groups = [np.asarray(f, float) for f in families if len(f) > 1]
+    if not groups:
+        return 0.0
+    ss = sum(((g - g.mean()) ** 2).sum() for g in groups)
+    return float(math.sqrt(ss / sum(len(g) - 1 for g in groups)))
+
+
+def mean_of(estimates: list[Estimate]) -> Estimate:
+    """The mean of estimates of separate models (e.g. one per sweep point, each with its own
+    interval, widened for the spread between seeds where it comes from one model), never pooling
+    their labels: the standard errors combine as those of independent means. The points differ by
+    design (a sweep), so their differences are not noise."""
+    values = np.array([e.value for e in estimates])
+    half = Z * math.sqrt(sum((e.half_width / Z) ** 2 for e in estimates)) / len(estimates)
+    return Estimate(float(values.mean()), float(values.mean() - half), float(values.mean() + half), sum(e.n for e in estimates))
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -168,6 +207,21 @@ def bootstrap_estimate(value: float, replicates) -> Estimate:
     return Estimate(float(value), float(min(lo, value)), float(max(hi, value)))
 
 
+def no_worse_than(e: Estimate, margin: float) -> str:
+    """Non-inferiority: the value (a change) is not below -`margin`: reproduced when the interval
+    lies above -margin, not reproduced when it lies below it."""
+    return REPRODUCED if e.lo > -margin else NOT_REPRODUCED if e.hi < -margin else INCONCLUSIVE
+
+
+def beyond_control(verdict: str, gap: Estimate, control: str) -> tuple[str, str]:
+    """A reproduced pattern counts as evidence of learning only where the model beats the control
+    read the same way (`gap` = model - control credibly above 0); otherwise it is inconclusive,
+    with the reason. Returns (verdict, reason)."""
+    if verdict == REPRODUCED and gap.lo <= 0:
+        return INCONCLUSIVE, f"not beyond the {control} (model - {control}: {gap})"
+    return verdict, ""
+
+
 def exact(ok: bool) -> str:
     """A claim about an exact, noise-free quantity (a count, a deterministic simulation)."""
     return REPRODUCED if ok else NOT_REPRODUCED
@@ -175,7 +229,7 @@ def exact(ok: bool) -> str:
 
 # --- claims --------------------------------------------------------------------------------------
 
-KINDS = ("arithmetic", "simulation", "model")
+KINDS = ("arithmetic", "simulation", "model", "control")
 
 
 @dataclass(kw_only=True)
@@ -183,9 +237,11 @@ class Claim:
     """One claim of the paper and what this run found. `estimate` is the decisive quantity with
     its interval; `criterion` the rule that turned it into `verdict`; `measured` the numbers behind
     it in words, `details` as data. `kind` says what the claim rests on: "arithmetic" (a count),
-    "simulation" (a deterministic simulation) or "model" (trained models); `runs` lists the trained
-    runs behind a model claim (hash, steps, convergence), `controls` what the same reading gives
-    for the controls (the input images, an untrained network, a memorizer)."""
+    "simulation" (a deterministic simulation), "model" (trained models) or "control" (what a
+    reading gives for a control, e.g. that the training images read as a torus); `runs` lists the
+    trained runs behind a model claim (hash, steps, convergence), `controls` what the same reading
+    gives for the controls (the input images, an untrained network, a memorizer, the oracle);
+    `reason` says why a verdict is inconclusive when that is not the interval alone."""
 
     claim: str
     section: str
@@ -199,6 +255,7 @@ class Claim:
     kind: str = "model"
     runs: list = field(default_factory=list)
     controls: dict = field(default_factory=dict)
+    reason: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -217,6 +274,18 @@ class Claim:
     def from_dict(cls, d: dict) -> "Claim":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: Estimate(**v) if k == "estimate" else v for k, v in d.items() if k in names})
+
+
+def guard(claim: Claim, runs: list[dict]) -> Claim:
+    """Attach the trained runs a model claim rests on (each {"hash", "steps", "convergence",
+    "rising"}); a verdict that more training could flip, because a run it rests on is still
+    learning, becomes inconclusive, with that as the reason."""
+    claim.runs = runs
+    learning = [r["hash"] for r in runs if r.get("convergence") == "still learning"]
+    if learning and claim.verdict != INCONCLUSIVE:
+        claim.reason = f"still learning: run(s) {', '.join(learning)} rose over the last quarter of training; was {claim.verdict}"
+        claim.verdict = INCONCLUSIVE
+    return claim
 
 
 def record(results_dir, notebook: str, claims: list[Claim]) -> Path:

@@ -12,9 +12,11 @@ with the same starting noise, so their curves agree up to float rounding.
 
 The rule (`convergence`), fixed before any run: compare the last read-out with the one a quarter
 of the training earlier, for every region of at least `MIN_LABELS` labels, every reading
-(`READINGS`) and the images' mean correlation with the ideal ones, label by label (paired). A run is "still learning" where
-any of these gains is credibly positive (its interval, Bonferroni-corrected for the number of
-gains, lies above 0); "plateaued" where none is and, over all labels, every gain's interval lies
+(`READINGS`) and the images' mean correlation with the ideal ones, label by label (paired). A
+run is "still learning" where any of these gains is credibly more than a small rise (its
+interval, Bonferroni-corrected for the number of gains, lies above `SHARE_RISE`, or
+`CORRELATION_RISE` for the correlation: images that keep sharpening by a hair are not learning
+anything a verdict depends on); "plateaued" where none is and, over all labels, every gain's interval lies
 below its margin (`PLATEAU_MARGIN` for a share of labels, `CORRELATION_MARGIN` for the
 correlation) and the model has started (its images' mean correlation with the ideal ones is at
 least `ONSET_CORRELATION`); else "unsettled". A curve that falls is plateaued for this rule:
@@ -39,6 +41,8 @@ from .evaluate import Evaluation, evaluation_regions
 READOUT_STEPS = 20  # DDIM steps of a read-out (DDIM-20 stays within a few points of DDIM-50), or the run's own if fewer
 PLATEAU_MARGIN = 0.10
 CORRELATION_MARGIN = 0.05
+SHARE_RISE = 0.02  # "still learning" needs a credible rise of more than this share of labels over the last quarter
+CORRELATION_RISE = 0.01  # ... or of the mean correlation
 ONSET_CORRELATION = 0.5  # a model whose images correlate less with the ideal ones has not started: never "plateaued"
 MIN_LABELS = 20
 READINGS = ("accuracy", "profile", "composed")
@@ -133,7 +137,7 @@ def convergence(curve: list[dict], readings=READINGS) -> Convergence:
 
     gains, rising = gains_at(Z), gains_at(z_all)
     overall = {k: e for k, e in gains.items() if k.startswith("all/")}  # every one below its margin: each at 95%
-    if any(e.lo > 0 for e in rising.values()):
+    if any(e.lo > (CORRELATION_RISE if k.endswith("correlation") else SHARE_RISE) for k, e in rising.items()):
         status = STILL_LEARNING
     elif (overall and all(e.hi < (CORRELATION_MARGIN if k.endswith("correlation") else PLATEAU_MARGIN) for k, e in overall.items())
           and values["correlation"][0].mean() >= ONSET_CORRELATION):

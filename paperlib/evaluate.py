@@ -72,8 +72,9 @@ def score(images, labels, config: DataConfig, activations=None, regions=None) ->
     images = np.asarray(images, dtype=np.float32)
     centres, fallback = metrics.locate(images, config.periodic)
     profiles = metrics.profile_centres(images)
-    correlation = metrics.validity(images, labels, config.N, config.sigma_x, config.sigma_y, ideal_shape(config), config.periodic)
-    outcome = metrics.outcomes(centres, profiles, correlation >= metrics.VALID_CORRELATION, fallback, labels, config.N, config.periodic)
+    shapes = metrics.shape_correlations(images, labels, config.N, config.sigma_x, config.sigma_y, config.periodic)
+    correlation = shapes[ideal_shape(config)]
+    outcome = metrics.outcomes(centres, profiles, shapes, ideal_shape(config), fallback, labels, config.N, config.periodic)
     regions = evaluation_regions(labels, config) if regions is None else regions
     return Evaluation(labels, images, centres, profiles, correlation, outcome, metrics.by_region(outcome, regions), dict(activations or {}))
 

@@ -15,9 +15,11 @@ Nothing here needs torch.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.distance import pdist, squareform
 from scipy.stats import wasserstein_distance
 
 TESTS = ("x_on_y", "x_on_x", "y_on_y")
@@ -121,6 +123,32 @@ def participation_ratio(X) -> float:
     return float(lam.sum() ** 2 / (lam**2).sum())
 
 
+def bootstrap_spectra(X, statistic, replicates: int, seed: int = 0) -> np.ndarray:
+    """`statistic(eigenvalues)` of the covariance of X resampled over its points, `replicates`
+    times, through the smaller of the Gram matrix (points x points) and the covariance (features x
+    features), so that a wide representation costs no more than a narrow one."""
+    X = check_points(X)
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    gram = X @ X.T if n <= d else None
+    out = []
+    for _ in range(replicates):
+        idx = rng.integers(0, n, n)
+        if gram is not None:
+            k = gram[np.ix_(idx, idx)]
+            k = k - k.mean(0, keepdims=True) - k.mean(1, keepdims=True) + k.mean()
+            lam = np.linalg.eigvalsh(k)[::-1] / max(1, n - 1)
+        else:
+            xb = X[idx] - X[idx].mean(0)
+            lam = np.linalg.eigvalsh(xb.T @ xb)[::-1] / max(1, n - 1)
+        out.append(statistic(np.clip(lam, 0, None)))
+    return np.asarray(out)
+
+
+def participation_ratio_of(lam: np.ndarray) -> float:
+    return float(lam.sum() ** 2 / (lam**2).sum())
+
+
 def variance_shares(X, n_x: int, n_y: int) -> dict[str, float]:
     """Two-way analysis of variance over the label grid: the shares of the total variance of
     points (x fastest) explained by x alone, by y alone (row and column means) and by their
@@ -153,14 +181,47 @@ def umap_embed(X, n_components: int = 3, seed: int = 0, n_neighbors: int = 30, m
 
 # --- persistent homology ---------------------------------------------------------------------
 
+CLEAR = 2.0  # a bar is clear when it lives at least this many times as long as the noise floor
+H2_SHARE = 0.25  # the H2 floor is at least this share of the H1 floor
+NUMERICAL_ZERO = 1e-6  # shorter bars are rounding, not features
+TORUS = (1, 2, 1)
+
+
 @dataclass
 class Homology:
-    """Persistence diagrams (one (k, 2) array per dimension), the Betti numbers read from them and,
-    per dimension, the noise floor: the longest lifetime that was not counted (0 if none)."""
+    """Persistence of a grid of points (x fastest) read against noise floors.
+
+    `diagrams`: H0 and H1 of every point (Vietoris-Rips, ripser), H2 of a max-min landmark
+    subsample (full H2 of 1024 points takes over 10 minutes here). `null`, the noise floor per
+    dimension: for H0 and H1 the longest bar of the null, the four quadrants of the same grid
+    (each holds no loop of the torus: the short bars of the points' own sampling, at their own
+    scale, wherever on the object the quadrant lies), raised to the data's own bulk where that is
+    longer (its third H1 bar: the mesh loops of an unevenly spaced embedding, which no quadrant
+    holds); for H2, whose quadrants hold no void at all, the data's own bulk (its second bar), and
+    at least `H2_SHARE` of the H1 floor. The bulk beyond a torus's bars can only raise a floor, so
+    at most a torus's number of bars can be clear: the reading answers "is this a torus", not
+    "what are its Betti numbers". Per dimension `clear` counts the bars at least `CLEAR` times the
+    floor and `candidates` those above the floor but not clearly; H0 adds its infinite bar."""
 
     diagrams: list[np.ndarray]
-    betti: tuple[int, ...]
-    floor: tuple[float, ...] = ()
+    null: tuple[float, ...]
+    clear: tuple[int, ...]
+    candidates: tuple[int, ...]
+
+    @property
+    def betti(self) -> tuple[int, ...]:
+        return self.clear
+
+    def reads(self, target: tuple[int, ...] = TORUS) -> str:
+        """"yes" when the clear bars are the target's and no candidate could change that, "no"
+        when no reading of the candidates reaches it, else "inconclusive". A reading with an H2 bar
+        but no H1 bar is not a torus reading at all: inconclusive."""
+        if len(self.clear) > 2 and self.clear[2] > 0 and self.clear[1] == 0:
+            return "inconclusive"
+        possible = all(c <= t <= c + k for c, k, t in zip(self.clear, self.candidates, target))
+        if not possible:
+            return "no"
+        return "yes" if all(c == t and (k == 0) for c, k, t in zip(self.clear, self.candidates, target)) else "inconclusive"
 
 
 def _lifetimes(diagram: np.ndarray) -> np.ndarray:
@@ -168,59 +229,63 @@ def _lifetimes(diagram: np.ndarray) -> np.ndarray:
     return np.sort(finite[:, 1] - finite[:, 0])[::-1]
 
 
-def _count_above_floor(lifetimes: np.ndarray, min_gap: float, max_count: int, least: float) -> int:
-    """The number of bars above the noise floor: the largest i <= max_count such that the i-th
-    longest bar is at least `least` and at least `min_gap` times the next one (`least` standing in
-    for the next one after the last bar); 0 if there is none."""
-    top = np.append(lifetimes[: max_count + 1], least)
-    count = 0
-    for i in range(min(max_count, len(top) - 1)):
-        if top[i] >= least and top[i] >= min_gap * top[i + 1]:
-            count = i + 1
-    return count
+def shuffled(X, seed: int = 0) -> np.ndarray:
+    """A shapeless cloud with X's marginals: each coordinate permuted across the points independently."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(column) for column in np.asarray(X, float).T], axis=1)
 
 
-def betti_numbers(diagrams, min_gap: float = 2.0, max_count: int = 4, floor_fraction: float = 0.1) -> tuple[int, ...]:
-    """Betti numbers read from persistence diagrams: the bars that stand above the noise floor.
-
-    A landmark subsample gives every dimension a bulk of short bars at the sampling scale; the
-    topological features stand out of it. In each dimension the finite lifetimes are sorted,
-    longest first, and the bulk begins after the last gap of at least `min_gap` (a ratio between
-    consecutive bars) among the top `max_count` + 1 bars; bars in dimensions >= 1 must also be at
-    least `floor_fraction` of the longest finite bar of those dimensions. H0 adds its infinite bar.
-    Taking the last gap rather than the largest is what reads a lopsided torus right: its small
-    ring's H1 bar and its H2 bar are short next to the large ring's bar (radii 1 : 0.35 give H1
-    lifetimes 1.25, 0.26 above a bulk at 0.11, and H2 0.19 above 0.04), yet well above the bulk.
-    """
-    return _read_bars(diagrams, min_gap, max_count, floor_fraction)[0]
-
-
-def _read_bars(diagrams, min_gap: float = 2.0, max_count: int = 4, floor_fraction: float = 0.1) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    lifetimes = [_lifetimes(np.asarray(d)) for d in diagrams]
-    longest = max((lt[0] for lt in lifetimes[1:] if len(lt)), default=0.0)
-    betti, floor = [], []
-    for k, lt in enumerate(lifetimes):
-        count = _count_above_floor(lt, min_gap, max_count, floor_fraction * longest if k else 0.0)
-        betti.append(count + (int((~np.isfinite(np.asarray(diagrams[0])[:, 1])).sum()) if k == 0 else 0))
-        floor.append(float(lt[count]) if count < len(lt) else 0.0)
-    return tuple(betti), tuple(floor)
-
-
-def persistence(X, maxdim: int = 2, n_landmarks: int = 300, seed: int = 0, **betti_rule) -> Homology:
-    """Vietoris-Rips persistence with ripser on `n_landmarks` max-min landmarks (ripser's n_perm),
-    after centring and scaling X to unit RMS radius; Betti numbers by `betti_numbers`.
-
-    Full Rips of 1024 points at H2 takes over 10 minutes here; 200 landmarks take seconds.
-    """
+def _diagrams(X: np.ndarray, maxdim: int, n_landmarks: int, seed: int) -> list[np.ndarray]:
     from ripser import ripser
 
-    X = check_points(X)
+    if maxdim <= 1:  # every point; an explicit distance matrix (ripser would mistake a square X for one)
+        return [np.asarray(d) for d in ripser(squareform(pdist(X)), maxdim=maxdim, distance_matrix=True)["dgms"]]
+    order = np.random.default_rng(seed).permutation(len(X))  # the greedy permutation starts at point 0
+    with warnings.catch_warnings():  # as many points as coordinates is not a distance matrix here
+        warnings.filterwarnings("ignore", message="The input matrix is square")
+        return [np.asarray(d) for d in ripser(X[order], maxdim=maxdim, n_perm=min(n_landmarks, len(X)))["dgms"]]
+
+
+def bulk(lifetimes: np.ndarray, expected: int) -> float:
+    """The longest bar beyond the `expected` longest ones (0 if none): the data's own noise."""
+    return float(lifetimes[expected]) if len(lifetimes) > expected else 0.0
+
+
+def quadrants(n_x: int, n_y: int) -> list[np.ndarray]:
+    """Indices of the grid points (x fastest) in each quarter of the grid (halves of x and of y)."""
+    ix, iy = np.meshgrid(np.arange(n_x), np.arange(n_y))
+    ix, iy = ix.ravel(), iy.ravel()
+    return [np.flatnonzero((ix // ((n_x + 1) // 2) == a) & (iy // ((n_y + 1) // 2) == b)) for a in (0, 1) for b in (0, 1)]
+
+
+def persistence(X, n_x: int, n_y: int, maxdim: int = 2, n_landmarks: int = 300, seed: int = 0, clear: float = CLEAR) -> Homology:
+    """`Homology` of the n_x x n_y grid of points X (centred and scaled to unit RMS radius);
+    `seed` draws the landmarks of H2."""
+    return persistence_draws(X, n_x, n_y, 1, maxdim, n_landmarks, seed, clear)[0]
+
+
+def persistence_draws(X, n_x: int, n_y: int, draws: int, maxdim: int = 2, n_landmarks: int = 300, seed: int = 0,
+                      clear: float = CLEAR) -> list[Homology]:
+    """`Homology` for `draws` landmark draws of H2 (seeds seed, seed + 1, ...); H0, H1 and their
+    floors, from every point, are computed once and shared."""
+    X = check_points(X, n_x, n_y)
     X = X - X.mean(0)
     X = X / np.sqrt((X**2).sum(1).mean())
-    order = np.random.default_rng(seed).permutation(len(X))  # the greedy permutation starts at point 0
-    result = ripser(X[order], maxdim=maxdim, n_perm=min(n_landmarks, len(X)))
-    dgms = [np.asarray(d) for d in result["dgms"]]
-    return Homology(dgms, *_read_bars(dgms, **betti_rule))
+    low = _diagrams(X, 1, n_landmarks, seed)
+    quarters = [[_lifetimes(d) for d in _diagrams(X[q], 1, 0, seed)] for q in quadrants(n_x, n_y)]
+    out = []
+    for draw in range(draws):
+        dgms = low + (_diagrams(X, maxdim, n_landmarks, seed + draw)[2:] if maxdim >= 2 else [])
+        lives = [lt[lt > NUMERICAL_ZERO] for lt in (_lifetimes(d) for d in dgms)]
+        floor = [max(float(q[k][0]) if len(q[k]) else 0.0 for q in quarters) for k in range(2)]
+        floor[1] = max(floor[1], bulk(lives[1], TORUS[1]))
+        if maxdim >= 2:
+            floor.append(max(bulk(lives[2], TORUS[2]), H2_SHARE * floor[1]))
+        counted = tuple(int((lt >= clear * f).sum()) for lt, f in zip(lives, floor))
+        candidates = tuple(int(((lt > f) & (lt < clear * f)).sum()) for lt, f in zip(lives, floor))
+        infinite = int((~np.isfinite(dgms[0][:, 1])).sum())
+        out.append(Homology(dgms, tuple(floor), (counted[0] + infinite, *counted[1:]), candidates))
+    return out
 
 
 # --- orthogonality and parallelism tests (App. B) --------------------------------------------
@@ -307,6 +372,26 @@ def torus_distances(X, n_x: int, n_y: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def pc_ring_pairs(X, n_x: int, n_y: int) -> dict:
+    """App. B: which of the top four principal components span the rings. For the rings that sweep
+    x (one per y) and those that sweep y, the share of each ring's variance on each of PCs 1-4; the
+    pair of PCs holding most of it per ring kind, and the share of rings whose own two largest PCs
+    (of the four) are that pair. The paper finds the x rings on PCs 1 and 3, the y rings on 2 and 4."""
+    X = check_points(X, n_x, n_y)
+    Xc = X - X.mean(0)
+    _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
+    grid = (Xc @ Vt[:4].T).reshape(n_y, n_x, 4)
+    out = {}
+    for kind, rings in (("x", [grid[j] for j in range(n_y)]), ("y", [grid[:, i] for i in range(n_x)])):
+        var = np.stack([((r - r.mean(0)) ** 2).sum(0) for r in rings])  # (rings, 4)
+        share = var / var.sum(1, keepdims=True)
+        pair = tuple(int(i) + 1 for i in np.sort(np.argsort(share.mean(0))[-2:]))
+        own = [tuple(int(i) + 1 for i in np.sort(np.argsort(s)[-2:])) for s in share]
+        out[kind] = {"pair": pair, "share_of_rings": float(np.mean([o == pair for o in own])), "rings": len(rings),
+                     "variance_on_pair": float(share.mean(0)[[p - 1 for p in pair]].sum())}
+    return out
+
+
 # --- one-call summary --------------------------------------------------------------------------
 
 def summarize(activations, labels, n_landmarks: int = 300, maxdim: int = 2, seed: int = 0) -> dict:
@@ -318,7 +403,7 @@ def summarize(activations, labels, n_landmarks: int = 300, maxdim: int = 2, seed
         raise ValueError(f"labels: {len(labels)} labels for {len(X)} points")
     order, n_x, n_y = grid_from_labels(labels)
     X = X[order]
-    hom = persistence(X, maxdim=maxdim, n_landmarks=n_landmarks, seed=seed)
+    hom = persistence(X, n_x, n_y, maxdim=maxdim, n_landmarks=n_landmarks, seed=seed)
     dist = torus_distances(X, n_x, n_y)
     return {
         "participation_ratio": participation_ratio(X),

@@ -110,15 +110,33 @@ def profile_centres(images) -> np.ndarray:
     return np.where(blank[:, None], np.nan, np.stack([x, y], axis=1))
 
 
+def _correlation(dark: np.ndarray, reference) -> np.ndarray:
+    a = dark - dark.mean(1, keepdims=True)
+    b = _darkness(reference).reshape(len(dark), -1)
+    b = b - b.mean(1, keepdims=True)
+    norm = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.where(norm > 0, (a * b).sum(1) / np.where(norm > 0, norm, 1), 0.0)
+
+
 def validity(images, labels, N: int, sigma_x: float, sigma_y: float, shape: str = "bump", periodic: bool = False) -> np.ndarray:
     """Pearson correlation of each image's darkness with the ideal image rendered at its label
     (1 for a perfect image, 0 for a blank one)."""
     dark = _darkness(images).reshape(len(labels), -1)
-    ideal = _darkness(data.render(labels, N, sigma_x, sigma_y, shape, periodic)).reshape(len(labels), -1)
-    a = dark - dark.mean(1, keepdims=True)
-    b = ideal - ideal.mean(1, keepdims=True)
-    norm = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    return np.where(norm > 0, (a * b).sum(1) / np.where(norm > 0, norm, 1), 0.0)
+    return _correlation(dark, data.render(labels, N, sigma_x, sigma_y, shape, periodic))
+
+
+def shape_correlations(images, labels, N: int, sigma_x: float, sigma_y: float, periodic: bool = False) -> dict[str, np.ndarray]:
+    """Each image's correlation with the ideal bump, the ideal sum of stripes, and the better of the
+    two lone stripes (the vertical one at mx, the horizontal one at my) at its label: which shape
+    an image is, whatever it should be."""
+    labels = np.asarray(labels, float)
+    dark = _darkness(images).reshape(len(labels), -1)
+    off = np.full(len(labels), -10.0 * N)  # a centre far off the canvas leaves one stripe
+    vertical, horizontal = np.stack([labels[:, 0], off], 1), np.stack([off, labels[:, 1]], 1)
+    return {"bump": _correlation(dark, data.render(labels, N, sigma_x, sigma_y, "bump", periodic)),
+            "sos": _correlation(dark, data.render(labels, N, sigma_x, sigma_y, "sos", periodic)),
+            "stripe": np.maximum(_correlation(dark, data.render(vertical, N, sigma_x, sigma_y, "sos")),
+                                 _correlation(dark, data.render(horizontal, N, sigma_x, sigma_y, "sos")))}
 
 
 def _axis_errors(pred: np.ndarray, labels: np.ndarray, N: int | None, periodic: bool) -> np.ndarray:
@@ -146,15 +164,21 @@ def accuracy(pred, labels, N: int | None = None, periodic: bool = False) -> dict
     return {"accuracy": float(c["both"].mean()), "x": float(c["x"].mean()), "y": float(c["y"].mean())}
 
 
-def outcomes(centres, profiles, valid, fallback, labels, N: int, periodic: bool = False) -> dict[str, np.ndarray]:
+def outcomes(centres, profiles, shapes: dict[str, np.ndarray], shape: str, fallback, labels, N: int, periodic: bool = False) -> dict[str, np.ndarray]:
     """Per-label booleans of every reading: Eq. 1 ("accuracy", "x", "y"), the profile positions
-    ("x_profile", "y_profile", "profile" for both), "valid" images, "composed" (valid and both
-    profile positions right: the right image at the right place) and "fallback"."""
+    ("x_profile", "y_profile", "profile" for both), "valid" images (correlating at least
+    `VALID_CORRELATION` with the ideal image of `shape`, and better with it than with the other
+    shape: a crossing of stripes is not a valid bump), "composed" (valid and both profile positions
+    right: the right image at the right place), "one_stripe" (a lone stripe, right in its own
+    coordinate: what a model that cannot compose draws, Fig. 10c) and "fallback"."""
     eq1 = correct(centres, labels, N, periodic)
     prof = correct(profiles, labels, N, periodic)
-    valid = np.asarray(valid, bool)
+    other = "sos" if shape == "bump" else "bump"
+    valid = (shapes[shape] >= VALID_CORRELATION) & (shapes[shape] > shapes[other])
+    stripe = (shapes["stripe"] >= VALID_CORRELATION) & (shapes["stripe"] > shapes["sos"]) & (prof["x"] | prof["y"])
     return {"accuracy": eq1["both"], "x": eq1["x"], "y": eq1["y"], "x_profile": prof["x"], "y_profile": prof["y"],
-            "profile": prof["both"], "valid": valid, "composed": valid & prof["both"], "fallback": np.asarray(fallback, bool)}
+            "profile": prof["both"], "valid": valid, "composed": valid & prof["both"], "one_stripe": stripe,
+            "fallback": np.asarray(fallback, bool)}
 
 
 def by_region(outcome: dict[str, np.ndarray], regions: dict[str, np.ndarray]) -> dict[str, dict]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .geometry import CLEAR
+
 KIND_COLOURS = {"2d": "tab:green", "rim": "tab:purple", "1d": "tab:blue", "0d": "gold", "held out": "tab:red"}
 
 
@@ -150,10 +152,13 @@ def persistence_diagrams(diagrams: dict[str, list[np.ndarray]], title: str = "Fi
 
 
 def over_training(steps, accuracy, participation_ratio, title: str = "Fig. 2(c): accuracy and effective dimension over training"):
+    """Accuracy and the participation ratio over training; an interval (an `Estimate`) is drawn as an error bar."""
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(5, 4.2), sharex=True)
     a1.plot(steps, 100 * np.asarray(accuracy), marker="o")
     a1.set_ylabel("accuracy (%)")
-    a2.plot(steps, participation_ratio, marker="o", color="tab:orange")
+    values = np.array([getattr(p, "value", p) for p in participation_ratio])
+    errors = np.array([[p.value - p.lo, p.hi - p.value] if hasattr(p, "lo") else [0.0, 0.0] for p in participation_ratio]).T
+    a2.errorbar(steps, values, yerr=errors, marker="o", color="tab:orange", capsize=2)
     a2.axhline(4, color="gray", ls="--", lw=0.8)
     a2.set_ylabel("participation ratio")
     a2.set_xlabel("training step")
@@ -167,7 +172,7 @@ def eigenspectra(snapshots, k: int = 15, title: str = "Fig. 2(d): PCA eigenspect
     for ax, c in zip(axes[0], snapshots):
         ratio = c.spectrum[:k] / c.spectrum.sum()
         ax.bar(np.arange(1, len(ratio) + 1), ratio)
-        ax.set_title(f"step {c.step}\nacc {100 * c.accuracy:.0f}%, top-4 {100 * c.explained_top4:.0f}%", fontsize=8)
+        ax.set_title(f"step {c.step}\nacc {100 * c.accuracy:.0f}%, top-4 {100 * c.explained_top4.value:.0f}%", fontsize=8)
         ax.set_xlabel("PC")
     axes[0, 0].set_ylabel("explained variance ratio")
     fig.suptitle(title, fontsize=10)
@@ -389,9 +394,9 @@ def ideal_tori(n: int = 32, title: str = "Fig. 2(a): the 3D torus (coupled) and 
     return fig
 
 
-def barcodes(homologies: dict, k: int = 8, title: str = "Fig. 2(b): the longest bars and the noise floor"):
+def barcodes(homologies: dict, k: int = 8, title: str = "Fig. 2(b): the longest bars against the null"):
     """The `k` longest finite bars per homology dimension of each object, as lifetimes, with the
-    noise floor of the Betti rule (the longest bar not counted) dashed."""
+    null's longest bar (dashed: the noise floor) and the clear-bar level (dotted: `CLEAR` times it)."""
     fig, axes = plt.subplots(1, len(homologies), figsize=(3.6 * len(homologies), 3.0), squeeze=False, sharey=True)
     for ax, (name, hom) in zip(axes[0], homologies.items()):
         for dim, d in enumerate(hom.diagrams[1:], start=1):
@@ -399,20 +404,21 @@ def barcodes(homologies: dict, k: int = 8, title: str = "Fig. 2(b): the longest 
             life = np.sort(finite[:, 1] - finite[:, 0])[::-1][:k]
             x = dim + np.linspace(-0.3, 0.3, max(len(life), 1))[: len(life)]
             ax.bar(x, life, width=0.6 / k, color=f"C{dim}")
-            if hom.floor:
-                ax.hlines(hom.floor[dim], dim - 0.4, dim + 0.4, colors="black", linestyles="--", lw=0.8)
+            ax.hlines(hom.null[dim], dim - 0.4, dim + 0.4, colors="black", linestyles="--", lw=0.8)
+            ax.hlines(CLEAR * hom.null[dim], dim - 0.4, dim + 0.4, colors="black", linestyles=":", lw=0.8)
         ax.set_xticks([1, 2], ["H1", "H2"])
-        ax.set_title(f"{name}: Betti {tuple(hom.betti)}", fontsize=9)
+        ax.set_title(f"{name}: Betti {tuple(hom.betti)}, torus: {hom.reads()}", fontsize=9)
     axes[0, 0].set_ylabel("lifetime (death - birth)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def training_curves(log: list[dict], history: list[dict] | None = None, title: str = "training"):
-    """Loss (and learning rate) over training from a run's `log.jsonl`; accuracy at the
-    evaluations over training when the run has them."""
-    panels = 2 if history else 1
+def training_curves(log: list[dict], curve: list[dict] | None = None, title: str = "training", reading: str = "accuracy"):
+    """Loss (and learning rate) over training from a run's log; with its learning curve
+    (`paperlib.curves`: the read-outs of the EMA model), `reading` per region and the images' mean
+    correlation with the ideal ones over training."""
+    panels = 2 if curve else 1
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.2), squeeze=False)
     ax = axes[0, 0]
     steps = [e["step"] for e in log]
@@ -423,12 +429,18 @@ def training_curves(log: list[dict], history: list[dict] | None = None, title: s
     twin = ax.twinx()
     twin.plot(steps, [e["lr"] for e in log], color="gray", lw=0.8, label="learning rate")
     twin.set_ylabel("learning rate", color="gray")
-    if history:
-        axes[0, 1].plot([h["step"] for h in history], [100 * h["all"] for h in history], marker="o")
-        axes[0, 1].set_xlabel("step")
-        axes[0, 1].set_ylabel("accuracy (%)")
-        axes[0, 1].set_ylim(-2, 102)
+    if curve:
+        ax = axes[0, 1]
+        at = [e["step"] for e in curve]
+        right = [np.frombuffer(e["readings"][reading].encode(), np.uint8) == ord("1") for e in curve]
+        for region in curve[-1]["regions"]:
+            masks = [np.frombuffer(e["regions"].get(region, "").encode(), np.uint8) == ord("1") for e in curve]
+            ax.plot(at, [100 * r[m].mean() if m.any() else np.nan for r, m in zip(right, masks)], marker="o", ms=3, label=region)
+        ax.plot(at, [100 * np.mean(e["correlation"]) for e in curve], color="black", ls="--", lw=0.8, label="mean correlation x 100")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{reading} (%) of the read-out")
+        ax.set_ylim(-2, 102)
+        ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-

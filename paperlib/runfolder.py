@@ -10,6 +10,7 @@ names; trainers, the scheduler and the evaluations read and write through a `Run
     model.safetensors       the EMA weights (when training ends)
     run.json                how the run went: steps, seconds, convergence, provenance
     evaluation.npz          the standard final evaluation
+    untrained.npz           the same evaluation of the run's network before training (a control)
     evaluations/eval_<step>.npz   evaluations at the config's `eval_steps`
     .lock                   held while a process trains or evaluates the run
 
@@ -38,9 +39,10 @@ CURVE = "curve.jsonl"
 WEIGHTS = "model.safetensors"
 RECORD = "run.json"
 EVALUATION = "evaluation.npz"
+UNTRAINED = "untrained.npz"
 EVALUATIONS = "evaluations"
 LOCK = ".lock"
-FILES = (CONFIG, CHECKPOINT, PREVIOUS_CHECKPOINT, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, EVALUATIONS, LOCK)
+FILES = (CONFIG, CHECKPOINT, PREVIOUS_CHECKPOINT, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, UNTRAINED, EVALUATIONS, LOCK)
 
 
 class Damaged(Exception):
@@ -201,6 +203,10 @@ class RunFolder:
     @property
     def evaluation_path(self) -> Path:
         return self.path / EVALUATION
+
+    @property
+    def untrained_path(self) -> Path:
+        return self.path / UNTRAINED
 
     def evaluation_at(self, step: int) -> Path:
         """Where the evaluation at training step `step` (one of the config's `eval_steps`) is kept."""

@@ -23,13 +23,15 @@ import torch
 from filelock import Timeout
 from tqdm.auto import tqdm
 
-from . import cost, paths
+from . import claims as C
+from . import cost, curves, paths
 from .config import RunConfig
-from .device import init_worker, worker_devices
+from .device import init_worker, pick_device, worker_devices
+from .diffusion import Schedule
 from .evaluate import Evaluation, evaluate, evaluation_callback, load_evaluation, load_evaluations, save_evaluation
 from .runfolder import RunFolder
 from .stack import StackedTrainer, evaluate_stack, stack_key
-from .train import Trainer, stop_on_signals
+from .train import Trainer, new_model, stop_on_signals
 
 LAYERS = ("layer4",)
 
@@ -82,22 +84,54 @@ def evaluations_over_training(run: RunConfig, root=None) -> dict[int, Evaluation
     return load_evaluations(folder(run, root), run.data)
 
 
-def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "auto") -> Evaluation:
+def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "auto", layers=LAYERS) -> Evaluation:
     """The run's standard final evaluation, computed (training first if needed) once and cached;
-    a run evaluated at its last step during training reuses that evaluation."""
+    a run evaluated at its last step during training reuses that evaluation. Asking for `layers`
+    the cached one lacks evaluates again with all of them (the same images: the sampler is
+    deterministic) and caches that."""
     here = folder(run, root)
     load = lambda path: load_evaluation(path, run.data)  # noqa: E731
     ev = here.read_or_set_aside(here.evaluation_path, load)
-    if ev is not None:
+    if ev is not None and set(layers) <= set(ev.activations):
         return ev
     trainer = train_or_load(run, root, progress=progress, device=device)
     with here.lock():
         ev = here.read_or_set_aside(here.evaluation_path, load)  # another process may have finished it meanwhile
-        if ev is None:
-            ev = here.read_or_set_aside(here.evaluation_at(run.train.steps), load) or \
-                evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, LAYERS, progress=progress)
+        if ev is None or not set(layers) <= set(ev.activations):
+            wanted = tuple(dict.fromkeys((*LAYERS, *layers, *(ev.activations if ev else ()))))
+            over = here.read_or_set_aside(here.evaluation_at(run.train.steps), load)
+            ev = over if over is not None and set(wanted) <= set(over.activations) else \
+                evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, wanted, progress=progress)
             save_evaluation(ev, here.evaluation_path)
     return ev
+
+
+def untrained_evaluation(run: RunConfig, root=None, layers=LAYERS, device: str = "auto") -> Evaluation:
+    """The standard evaluation of the run's network as initialised, never trained: the untrained
+    control of the representation claims (cached in the run's folder)."""
+    here = folder(run, root)
+    load = lambda path: load_evaluation(path, run.data)  # noqa: E731
+    ev = here.read_or_set_aside(here.untrained_path, load)
+    if ev is None or not set(layers) <= set(ev.activations):
+        model = new_model(run, pick_device(device))
+        ev = evaluate(model, Schedule(run.diffusion, next(model.parameters()).device), run.data, run.diffusion.sample_steps, 0, tuple(layers))
+        save_evaluation(ev, here.untrained_path)
+    return ev
+
+
+def training_record(run_hash: str, root=None) -> dict:
+    """How a run trained, for the claims that rest on it: its hash, steps, and the convergence
+    statement of its learning curve ("no curve" for runs trained before curves were kept)."""
+    here = RunFolder(Path(root if root is not None else paths.runs_root()) / run_hash)
+    record, curve = here.read_record() or {}, here.read_curve()
+    verdict = curves.convergence(curve) if curve else None
+    return {"hash": run_hash, "steps": record.get("steps", here.last_logged_step()),
+            "convergence": verdict.status if verdict else "no curve", "rising": verdict.rising() if verdict else []}
+
+
+def check_training(found: list, root=None) -> list:
+    """The claims with the training of the runs each rests on attached (`claims.guard`)."""
+    return [C.guard(c, [training_record(r["hash"], root) for r in c.runs]) if c.runs else c for c in found]
 
 
 # --- many runs ---------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def snapshot_scrubber(snapshots):
         fig = plt.figure(figsize=(4, 4))
         ax = fig.add_subplot(projection="3d")
         ax.scatter(*c.pca3[:, :3].T, c=c.labels[:, 0], cmap="twilight", s=3)
-        ax.set_title(f"step {c.step}: accuracy {100 * c.accuracy:.0f}%, PR {c.participation_ratio:.2f}", fontsize=9)
+        ax.set_title(f"step {c.step}: accuracy {100 * c.accuracy:.0f}%, PR {c.participation_ratio.value:.2f}", fontsize=9)
         plt.show()
 
     return W.interactive(draw, index=W.IntSlider(value=len(snapshots) - 1, min=0, max=len(snapshots) - 1,

@@ -90,6 +90,7 @@ def test_ground_truth_scores_100_on_every_reading(N, sigma, family, periodic):
     ev = score(data.render(labels, N, sigma, sigma, shape, periodic).numpy(), labels, config)
     everything = ev.scores["all"]
     assert everything.pop("fallback") == 0 and everything.pop("n") == N * N
+    assert everything.pop("one_stripe") == 0.0  # a perfect image is no lone stripe
     assert everything == {k: 1.0 for k in everything}
     assert ev.correlation.min() > 0.999
 
@@ -131,3 +132,29 @@ def test_validity_tells_a_lone_stripe_from_a_sum_of_stripes():
     assert metrics.validity(np.full((1, 32, 32), 255.0), labels, 32, 1.0, 1.0, "sos")[0] == 0.0
     blank = metrics.profile_centres(np.full((1, 32, 32), 255.0))
     assert np.isnan(blank).all() and not metrics.correct(blank, labels)["x"][0]
+
+
+def test_a_crossing_of_stripes_is_not_a_valid_bump_even_at_n_8():
+    """Fig. 5 at N = 8: Eq. 1 reads a crossing of stripes as a right bump; validity must not."""
+    from paperlib.config import DataConfig
+    from paperlib.evaluate import score
+
+    config = DataConfig(family="bump+stripes", N=8, d_x=1.0, d_y=1.0)
+    labels = data.eval_labels(8)
+    crossings = data.render(labels, 8, 1.0, 1.0, "sos").numpy()
+    bumps = data.render(labels, 8, 1.0, 1.0, "bump").numpy()
+    crossed, right = score(crossings, labels, config), score(bumps, labels, config)
+    assert crossed.scores["all"]["accuracy"] > 0.5 and crossed.scores["all"]["composed"] == 0.0
+    assert right.scores["all"]["composed"] == 1.0
+
+
+def test_a_lone_stripe_is_read_as_one_stripe_not_a_sum():
+    from paperlib.config import DataConfig
+    from paperlib.evaluate import score
+
+    config = DataConfig(family="stripes", N=16, d_x=1.0, d_y=1.0, rim=False)
+    labels = data.eval_labels(16)
+    lone = data.render(np.stack([labels[:, 0], np.full(len(labels), -40.0)], 1), 16, 1.0, 1.0, "sos").numpy()
+    ev = score(lone, labels, config)
+    assert ev.scores["all"]["one_stripe"] == 1.0 and ev.scores["all"]["composed"] == 0.0
+    assert score(data.render(labels, 16, 1.0, 1.0, "sos").numpy(), labels, config).scores["all"]["one_stripe"] == 0.0

@@ -61,7 +61,8 @@ def _compose(world: str):
             "2D+1D": _result(runs4["2D+1D"], [_images(runs4["2D+1D"][0], lone_stripe=None if paper else inter)], band)}
     fig4g = {}
     for i, (f, rs) in enumerate(sorted(ci.fig4g_runs("smoke", sweep).items())):
-        fig4g[f] = _result(rs, [_images(rs[0], wrong_x=None if paper or i == 0 else ood)])
+        right = 1.0 if paper else (0.0, 0.1, 0.25)[i]  # the other world: poor at lambda = 1, worse with fewer bumps
+        fig4g[f] = _result(rs, [_images(rs[0], wrong_x=None if paper else ood & (index % 20 >= round(20 * right)))])
     runs10 = ci.fig10_runs("smoke", sweep)
     rim = _images(runs10["with 2D rim"][0], lone_stripe=None if paper else ood)
     fig10 = {"without 2D rim": fig4["1D"], "2D+1D": fig4["2D+1D"], "with 2D rim": _result(runs10["with 2D rim"], [rim] * 2, band)}
@@ -69,22 +70,29 @@ def _compose(world: str):
     for i, (w, rs) in enumerate(sorted(ci.fig11_runs("smoke", sweep).items())):
         lesion = data.regions(labels, rs[0].data.holdout, N)["out_of_distribution"]
         wrong_share = i / 3 if paper else 1 - i / 2  # the paper: decays with width; the other world: rises
-        fig11[w] = _result(rs, [_images(rs[0], wrong_x=lesion & (index % 6 < round(6 * wrong_share)))])
+        ev, _ = _images(rs[0], wrong_x=lesion & (index % 6 < round(6 * wrong_share)))
+        jump = w if paper else 4.0 - w  # layer 4 as the labels, torn apart across the lesion by `jump`
+        ev.activations["layer4"] = np.stack([labels[:, 0] + jump * (labels[:, 0] > N / 2), labels[:, 1]], 1)
+        fig11[w] = _result(rs, [(ev, None)])
     fig12 = {}
     for (family, where, w), rs in ci.fig12_runs("smoke", sweep).items():
         square = data.regions(labels, rs[0].data.holdout, N)["out_of_distribution"]
-        if paper:  # bumps fail in corner squares beyond the smallest
-            fails = family == "bump" and where == "exterior" and w > 3
-        else:  # SOS fail everywhere; bumps fail in every interior square and only the smallest corner one
-            fails = family == "sos" or (family == "bump" and (where == "interior" or w == 3))
-        fig12[(family, where, w)] = _result(rs, [_images(rs[0], wrong_x=square if fails else None)])
+        if paper:  # bumps fail in corner squares more the larger they are (none, half, all), never inside
+            share = (w - 3) / 4 if family == "bump" and where == "exterior" else 0.0
+        else:  # SOS fail everywhere; bumps in every interior square, and in corners less the larger they are
+            share = 1.0 if family == "sos" or where == "interior" else 1 - (w - 3) / 4
+        fig12[(family, where, w)] = _result(rs, [_images(rs[0], wrong_x=square & (index % 2 < round(2 * share)) if share else None)])
     return ci.claims(fig4, fig4g, fig10, fig11, fig12)
 
 
 def test_compose_claims_reproduced_when_the_paper_is_right():
     found = _compose("paper")
-    assert all(c.verdict == C.REPRODUCED for c in found), [(c.claim, c.verdict, c.measured) for c in found if c.verdict != C.REPRODUCED]
-    assert len(found) == 12 and all(c.estimate.lo <= c.estimate.value <= c.estimate.hi for c in found)
+    two_d = found[0]
+    assert two_d.verdict == C.INCONCLUSIVE and "memorizer" in two_d.reason  # the memorizer draws that pattern too
+    rest = found[1:]
+    assert all(c.verdict == C.REPRODUCED for c in rest), [(c.claim, c.verdict, c.measured, c.reason) for c in rest if c.verdict != C.REPRODUCED]
+    assert len(found) == 16 and all(c.estimate.lo <= c.estimate.value <= c.estimate.hi for c in found)
+    assert all(c.runs for c in found) and any(c.controls.get("memorizer") for c in found)
 
 
 def test_compose_claims_not_reproduced_when_the_paper_is_wrong():
@@ -109,11 +117,12 @@ def test_a_perfect_model_composes_and_reads_100_percent():
 
 def _points(helps: bool, labels: int = 1024):
     """Fig. 5 sweep points whose accuracy crosses 60% at a chosen number of 2D bumps: quadratic
-    in N without stripes, linear with them when they help (else the same as without)."""
+    in N without stripes and linear with them when they help (the paper); cubic with and without
+    them when they do not."""
     points = []
     for N_ in (8, 16, 32):
         for family in se.FAMILIES:
-            need = 0.5 * N_**2 if family == "bump" or not helps else 2.0 * N_
+            need = (0.5 * N_**2 if family == "bump" else 2.0 * N_) if helps else 0.02 * N_**3
             for frac in (0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0):
                 n2d = int(frac * 0.8 * N_**2)
                 acc = float(np.clip(0.6 + 0.4 * np.log(max(n2d, 1) / need), 0, 1))
@@ -129,8 +138,15 @@ def test_a_crossing_outside_the_sweep_gives_bounds_and_cannot_decide_the_slope()
     cross, _ = se.crossings(points, "n_2d", bootstrap=200)
     c = cross[("bump+stripes", 32)]
     assert c.censored == "below" and c.lo == 1 and c.hi == c.value == min(p.n_2d for p in points if p.N == 32 and p.family == "bump+stripes")
-    slope = next(x for x in se.claims(points, bootstrap=200) if "log-log slope" in x.claim)
+    slope = next(x for x in se.claims(points, bootstrap=200) if "(log-log slope)" in x.claim)
     assert slope.verdict == C.INCONCLUSIVE and slope.estimate.lo < 0.3 < slope.estimate.hi
+
+
+def test_the_all_images_claim_is_undecidable_where_the_stripes_outnumber_every_bump():
+    points = [se.Point(p.N, p.family, p.fraction, p.n_2d, p.n_total + (900 if p.family == "bump+stripes" else 0), p.accuracy, p.correct, p.labels)
+              for p in _points(helps=True)]
+    claim = se.claims(points, bootstrap=100)[-1]
+    assert claim.verdict == C.INCONCLUSIVE and claim.kind == "arithmetic" and "cannot be decided" in claim.reason
 
 
 def test_sample_efficiency_claims_three_ways():
@@ -152,8 +168,9 @@ def _sweep(rises: bool, n_labels: int = 256, seeds: int = 1, split: bool = False
                     level = 1.0 if k == 0 else 0.0
                 outcome = rng.random(n_labels) < min(max(level, 0), 1)
                 seen = rng.random(n_labels) < f
-                points.append(perc.SweepPoint(s, f, k, int(f * n_labels), float(outcome.mean()), 0.0, 0.0, np.zeros((n_labels, 2)),
-                                              np.zeros((n_labels, 2)), np.zeros((N, N)), outcome, seen))
+                loss = 0.01 + (0.02 * f if rises else -0.02 * f)  # Fig. 14(c): grows with lambda, or falls
+                points.append(perc.SweepPoint(s, f, k, int(f * n_labels), float(outcome.mean()), loss, loss, np.zeros((n_labels, 2)),
+                                              np.zeros((n_labels, 2)), np.zeros((N, N)), outcome, seen, loss_se=(0.001, 0.001)))
     return points
 
 
@@ -168,30 +185,96 @@ def test_percolation_claims_three_ways(simulation):
     assert all(rising[k] == C.REPRODUCED for k in training if "0.1 is learned" not in k)
     falling = {c.claim: c.verdict for c in perc.claims(simulation, _sweep(False))}
     assert falling[next(k for k in falling if k.startswith("Accuracy rises with sigma"))] == C.NOT_REPRODUCED
+    assert falling["The final training loss grows with lambda"] == C.NOT_REPRODUCED
     split = {c.claim: c.verdict for c in perc.claims(simulation, _sweep(True, seeds=2, split=True))}
     assert split[next(k for k in split if k.startswith("Accuracy rises with sigma"))] == C.INCONCLUSIVE
     assert rising[next(k for k in rising if k.startswith("In simulation, sigma = 0.1"))] == C.REPRODUCED
 
 
-def _geometry(points, name):
+def test_the_onset_of_learning_against_the_simulated_threshold(simulation):
+    """Onset between the lambdas where accuracy first reaches 50%, against lambda_c on the same lattice."""
+    def world(onset: dict):  # sigma -> the lambda from which the model is right
+        points = []
+        for s in (0.1, 0.5, 1.0):
+            for f in (0.2, 0.5, 0.9):
+                outcome = np.full(256, f >= onset[s])
+                points.append(perc.SweepPoint(s, f, 0, 100, float(outcome.mean()), 0.0, 0.0, None, None, None, outcome, np.zeros(256, bool)))
+        return perc.onset_claim(points, simulation, 0.005)
+
+    crit = dict(zip(simulation.sigmas.tolist(), simulation.critical_fraction()[:, 0].tolist()))
+    near = {s: (min((f for f in (0.2, 0.5, 0.9) if f >= c), default=2.0) if np.isfinite(c) else 2.0) for s, c in crit.items()}
+    assert world(near).verdict == C.REPRODUCED, (crit, world(near).measured)
+    far = {s: (0.9 if np.isfinite(c) and c <= 0.3 else 0.2) for s, c in crit.items()}
+    assert world(far).verdict == C.NOT_REPRODUCED, (crit, world(far).measured)
+    assert world({s: 2.0 for s in crit}).verdict in (C.INCONCLUSIVE, C.NOT_REPRODUCED)
+
+
+def test_generated_bump_widths():
+    ideal = data.render(data.eval_labels(N), N, 0.1, 0.1, "bump").numpy()
+    wide = data.render(data.eval_labels(N), N, 0.8, 0.8, "bump").numpy()
+    assert np.nanmean(perc.bump_widths(wide)) > np.nanmean(perc.bump_widths(ideal)) + 0.3
+    assert np.isnan(perc.bump_widths(np.full((1, N, N), 255.0))[0])
+
+
+def _representation(points, name, homology=True):
     from paperlib import geometry as G
 
     n = int(np.sqrt(len(points)))
-    labels = data.eval_labels(n)
     X = G.embed(points, 128, noise=0.01, seed=1)
-    ev = type("Ev", (), {"labels": labels, "activations": {"layer4": X}, "accuracy": 1.0})()
-    return fz.final_geometry(name, None, ev, landmark_draws=5, bootstrap=60, n_landmarks=150)
+    return fz.representation_geometry(name, X, data.eval_labels(n), landmark_draws=2, bootstrap=60, homology=homology)
 
 
-def test_factorization_claims_three_ways():
+def _model(model, images, untrained):
+    """A torus model whose layer 4 (and, for speed, layers 2 and 3) is `model`, with its controls."""
+    from paperlib.config import preset
+
+    layer = _representation(model, "model")
+    controls = {"input images": _representation(images, "input images"), "untrained network": _representation(untrained, "untrained network")}
+    return fz.TorusModel("m", preset("smoke", periodic=True), 1.0, {"layer2": layer, "layer3": layer, "layer4": layer}, controls)
+
+
+def _verdicts(model):
+    return {c.claim.rsplit(" (", 1)[0]: c for c in fz.claims({"m": model})}
+
+
+TORUS_CLAIM = "The learned representation is a torus: Betti numbers (1, 2, 1)"
+CLIFFORD_CLAIM = "x-on-y statistics are nearer the Clifford (factorized) torus than the 3D torus"
+HYPER_CLAIM = "Hyper-factorization: x-on-x and y-on-y statistics resemble the 3D torus's x-on-y, not the Clifford torus's own"
+
+
+def test_factorization_claims_against_their_controls():
     from paperlib import geometry as G
 
-    hyper = {c.claim.rsplit(" (", 1)[0]: c.verdict for c in fz.claims({"hyper": _geometry(G.hyper_factorized_torus(16, 16), "hyper")})}
-    assert set(hyper.values()) == {C.REPRODUCED}, hyper
-    coupled = {c.claim.rsplit(" (", 1)[0]: c.verdict for c in fz.claims({"3D": _geometry(G.standard_torus(16, 16), "3D")})}
-    assert coupled["x-on-y statistics are nearer the Clifford (factorized) torus than the 3D torus"] == C.NOT_REPRODUCED
-    assert coupled["The effective dimension converges above 4 (about 7)"] == C.NOT_REPRODUCED
-    g = _geometry(G.clifford_torus(16, 16), "Clifford")
-    g.betti = [(1, 2, 1), (1, 1, 0)]  # the landmark draws disagree
-    mixed = {c.claim.rsplit(" (", 1)[0]: c.verdict for c in fz.claims({"mixed": g})}
-    assert mixed["The learned representation is a torus: Betti numbers (1, 2, 1)"] == C.INCONCLUSIVE
+    n = 16
+    noise = np.random.default_rng(0).normal(size=(n * n, 6))
+    hyper = _verdicts(_model(G.hyper_factorized_torus(n, n), G.standard_torus(n, n), G.standard_torus(n, n)))
+    assert hyper[CLIFFORD_CLAIM].verdict == C.REPRODUCED and hyper[HYPER_CLAIM].verdict == C.REPRODUCED, hyper[HYPER_CLAIM].reason
+    noisy = _verdicts(_model(G.hyper_factorized_torus(n, n), G.standard_torus(n, n), noise))
+    assert noisy[HYPER_CLAIM].verdict == C.INCONCLUSIVE  # random rings are mutually orthogonal: noise "hyper-factorizes" too
+    assert hyper[TORUS_CLAIM].verdict == C.INCONCLUSIVE  # a coarse 3D torus (the images here) is not read clearly: no positive control
+    torus = _verdicts(_model(G.hyper_factorized_torus(n, n), G.clifford_torus(n, n), noise))
+    assert torus[TORUS_CLAIM].verdict == C.REPRODUCED, torus[TORUS_CLAIM].measured
+    coupled = _verdicts(_model(G.standard_torus(n, n), G.standard_torus(n, n), noise))
+    assert coupled[CLIFFORD_CLAIM].verdict == C.NOT_REPRODUCED and coupled[HYPER_CLAIM].verdict == C.NOT_REPRODUCED
+    inherited = _verdicts(_model(G.hyper_factorized_torus(n, n), G.hyper_factorized_torus(n, n), noise))  # the data hyper-factorize too
+    assert inherited[HYPER_CLAIM].verdict == C.INCONCLUSIVE and "input images" in inherited[HYPER_CLAIM].reason
+    untrained_torus = _verdicts(_model(G.clifford_torus(n, n), G.clifford_torus(n, n), G.clifford_torus(n, n)))
+    assert untrained_torus[TORUS_CLAIM].verdict == C.INCONCLUSIVE and "untrained" in untrained_torus[TORUS_CLAIM].reason
+    blind = _verdicts(_model(G.clifford_torus(n, n), noise, noise))  # the positive control does not read a torus
+    assert blind[TORUS_CLAIM].verdict == C.INCONCLUSIVE and "positive control" in blind[TORUS_CLAIM].reason
+    flat = _verdicts(_model(noise, G.clifford_torus(n, n), noise))
+    assert flat[TORUS_CLAIM].verdict == C.NOT_REPRODUCED
+
+
+def test_over_training_claims_three_ways():
+    def snaps(accuracy, pr, top4, margin):
+        est = lambda v: C.Estimate(v, v - 0.05, v + 0.05)  # noqa: E731
+        return [fz.Snapshot(500 * i, a, round(1024 * a), 1024, None, est(p), est(t), est(m), None, None, None, None)
+                for i, (a, p, t, m) in enumerate(zip(accuracy, pr, top4, margin))]
+
+    paper = fz.over_training_claims(snaps([0, 0.02, 0.8, 0.85, 0.86], [3, 9, 8, 7, 7], [0.2, 0.3, 0.4, 0.5, 0.6], [0, 0, 0.1, 0.2, 0.3]), [])
+    assert {c.verdict for c in paper} == {C.REPRODUCED}, [(c.claim, c.verdict) for c in paper]
+    other = fz.over_training_claims(snaps([0, 0.2, 0.4, 0.6, 0.8], [3, 4, 5, 6, 7], [0.6, 0.5, 0.4, 0.3, 0.2], [0.3, 0.2, 0.1, 0, -0.1]), [])
+    assert {c.verdict for c in other} == {C.NOT_REPRODUCED}, [(c.claim, c.verdict) for c in other]
+    noisy = fz.over_training_claims(snaps([0, 0.3, 0.5, 0.55, 0.6], [3, 5, 5.02, 5.0, 5.0], [0.3] * 5, [0.1] * 5), [])
+    assert C.INCONCLUSIVE in {c.verdict for c in noisy}
