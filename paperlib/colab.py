@@ -1,11 +1,15 @@
 """Colab: the notebooks' first cell, and an install that leaves Colab's own packages alone.
 
 Every notebook starts with the cell `cell_source()` writes, and the README links each notebook
-to Colab (`notebook_url`): after changing `REPOSITORY`, `python -m paperlib.colab` rewrites both. On Colab it installs paperlib from its
-repository without dependencies, then `setup()` installs only the requirements Colab lacks,
-never touching Colab's torch, ipykernel or ipywidgets (upgrading them is what breaks Colab
-runtimes and widget rendering); elsewhere the cell does nothing. `setup(drive=True)` keeps the
-run cache and the results on Google Drive, so they survive a disconnected runtime.
+to Colab (`notebook_url`): `python -m paperlib.colab` rewrites both from the repository address
+(`[project.urls] Repository` in pyproject.toml, the one place it is written) and the package's
+version. On Colab the cell checks that the address holds the tag of that version (failing with a
+message that says so when it cannot be reached), installs exactly that version without
+dependencies, then `setup()` installs only the requirements Colab lacks, never touching Colab's
+torch, ipykernel or ipywidgets (upgrading them is what breaks Colab runtimes and widget
+rendering); elsewhere the cell does nothing. With a GPU runtime the run cache and the results go
+to Google Drive by default (a T4 trains for hours; a disconnected runtime then loses nothing),
+else to /content; the cell's `keep_on_drive` decides otherwise.
 """
 
 from __future__ import annotations
@@ -20,45 +24,66 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from . import DISTRIBUTION, __version__
 from .provenance import installed_versions
 
-# The repository the notebooks install from and the README's "Open in Colab" links point to.
-# A fork sets its own URL here and runs `python -m paperlib.colab`.
-REPOSITORY = "https://github.com/paperlib/paperlib"
-BRANCH = "main"
+TOP = Path(__file__).resolve().parents[1]
+NOTEBOOKS = TOP / "notebooks"
 NEVER_UPGRADE = ("torch", "ipykernel", "ipywidgets", "numpy")
 DRIVE = Path("/content/drive/MyDrive/paperlib")
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LOCAL = Path("/content/paperlib")
 
 
-def cell_source() -> str:
-    """The first cell of every notebook."""
+def repository() -> str:
+    """The repository's address: `[project.urls] Repository` of pyproject.toml (a checkout), or of
+    the installed package's metadata."""
+    pyproject = TOP / "pyproject.toml"
+    if pyproject.exists():
+        found = re.search(r'^Repository\s*=\s*"([^"]+)"', pyproject.read_text(), re.M)
+        if found:
+            return found.group(1)
+    urls = importlib.metadata.metadata(DISTRIBUTION).get_all("Project-URL") or []
+    return next(u.split(",", 1)[1].strip() for u in urls if u.lower().startswith("repository"))
+
+
+def tag(version: str = __version__) -> str:
+    """The release tag the notebooks of `version` install: v<version>."""
+    return f"v{version}"
+
+
+def cell_source(address: str | None = None, version: str = __version__) -> str:
+    """The first cell of every notebook: installs `version` (its tag) from `address`."""
+    address = address or repository()
     return (
-        "# Colab only (elsewhere this cell does nothing): install paperlib from its repository, then only\n"
+        "# Colab only (elsewhere this cell does nothing): install this notebook's version of paperlib, then only\n"
         "# what Colab lacks, never upgrading Colab's torch, ipykernel or ipywidgets (paperlib.colab).\n"
-        "# keep_on_drive = True keeps models and results on Google Drive across disconnects.\n"
-        "keep_on_drive = False\n"
+        "# keep_on_drive: None keeps models and results on Google Drive when the runtime has a GPU; True / False decide.\n"
+        "keep_on_drive = None\n"
         "import sys\n"
         "\n"
         "if \"google.colab\" in sys.modules:\n"
         "    import subprocess\n"
         "\n"
-        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"--no-deps\", \"git+{REPOSITORY}@{BRANCH}\"], check=True)\n"
+        f"    repository, version = \"{address}\", \"{tag(version)}\"\n"
+        "    if subprocess.run([\"git\", \"ls-remote\", \"--exit-code\", repository, version], capture_output=True).returncode:\n"
+        "        raise RuntimeError(f\"paperlib: {repository} cannot be reached or has no tag {version}; this notebook installs that \"\n"
+        "                           \"version of paperlib (a fork: set [project.urls] Repository and run python -m paperlib.colab)\")\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"--no-deps\", f\"git+{repository}@{version}\"], check=True)\n"
         "    from paperlib import colab\n"
         "\n"
         "    colab.setup(drive=keep_on_drive)"
     )
 
 
-def notebook_url(name: str) -> str:
-    """The "Open in Colab" address of a notebook of the repository."""
-    path = REPOSITORY.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{path}/blob/{BRANCH}/notebooks/{name}"
+def notebook_url(name: str, address: str | None = None, version: str = __version__) -> str:
+    """The "Open in Colab" address of a notebook of the repository, at the version's tag."""
+    path = (address or repository()).removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/{tag(version)}/notebooks/{name}"
 
 
 def requirements() -> list[str]:
     """paperlib's core requirements (no extras)."""
-    reqs = importlib.metadata.requires("paperlib") or []
+    reqs = importlib.metadata.requires(DISTRIBUTION) or []
     return [r for r in reqs if "extra ==" not in r]
 
 
@@ -80,23 +105,32 @@ def install_plan(requirements_: list[str], installed: dict[str, str | None]) -> 
     return plan, constraints
 
 
-def setup(drive: bool = False) -> list[str]:
-    """Install what Colab lacks (pinning the protected packages); with `drive`, mount Google
-    Drive and point the run cache and the results there. Returns what was installed."""
+def setup(drive: bool | None = None) -> list[str]:
+    """Install what Colab lacks (pinning the protected packages), and choose where the run cache
+    and the results go: Google Drive (mounted) with `drive`, by default when the runtime has a GPU;
+    else /content (visible in Colab's file browser). Returns what was installed."""
     reqs = requirements()
     plan, constraints = install_plan(reqs, installed_versions({Requirement(r).name for r in reqs} | set(NEVER_UPGRADE)))
     if plan:
         pins = Path("/tmp/paperlib-constraints.txt")
         pins.write_text("\n".join(constraints) + "\n")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", str(pins), *plan], check=True)
+    if drive is None:
+        import torch
+
+        drive = torch.cuda.is_available()
     if drive:
         from google.colab import drive as colab_drive  # only importable on Colab
 
         colab_drive.mount("/content/drive")
-        for name, sub in (("PAPERLIB_RUNS", "runs"), ("PAPERLIB_RESULTS", "results")):
-            (DRIVE / sub).mkdir(parents=True, exist_ok=True)
-            os.environ[name] = str(DRIVE / sub)
+    for name, sub in (("PAPERLIB_RUNS", "runs"), ("PAPERLIB_RESULTS", "results")):
+        (storage(drive) / sub).mkdir(parents=True, exist_ok=True)
+        os.environ[name] = str(storage(drive) / sub)
     return plan
+
+
+def storage(drive: bool) -> Path:
+    return DRIVE if drive else LOCAL
 
 
 def write_cells(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -113,8 +147,8 @@ def write_cells(folder: Path = NOTEBOOKS) -> list[Path]:
     return changed
 
 
-def write_readme_links(readme: Path = NOTEBOOKS.parent / "README.md") -> bool:
-    """Point the README's "Open in Colab" links at REPOSITORY and BRANCH; True if it changed."""
+def write_readme_links(readme: Path = TOP / "README.md") -> bool:
+    """Point the README's "Open in Colab" links at the repository and the version's tag; True if it changed."""
     text = readme.read_text()
     new = re.sub(r"https://colab\.research\.google\.com/github/[^)\s]*?/blob/[^/)\s]+/notebooks/", notebook_url(""), text)
     if new != text:

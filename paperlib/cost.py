@@ -30,6 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .config import DataConfig, RunConfig
+from .curves import curve_steps, readout_steps
 from .files import atomic_write_json
 
 SHIPPED = Path(__file__).with_name("throughput.json")
@@ -290,8 +291,10 @@ def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: 
     rates = stack_rates(run, device, tables)
     k = stack or best_stack(run, device, tables)
     measured = max(m for m in rates if m <= k)  # a larger stack trains at least as fast as a smaller one
-    images = run.train.steps * run.train.batch_size
-    return images / rates[measured] + (1 + len(run.train.eval_steps)) * eval_seconds(run, device, tables)
+    images = run.train.steps * run.train.batch_size  # a run trained to its plateau: at most its cap
+    evaluation = eval_seconds(run, device, tables)
+    readout = evaluation * min(1.0, run.train.curve_labels / run.data.N**2) * readout_steps(run) / (run.diffusion.sample_steps or 1000)
+    return images / rates[measured] + (1 + len(run.train.eval_steps)) * evaluation + len(curve_steps(run.train)) * readout
 
 
 def bound_of(run: RunConfig, device, stack: int | None = None) -> str:

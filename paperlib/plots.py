@@ -313,15 +313,21 @@ def accuracy_vs_subsampling(points, N: int, title: str = "Fig. 5(a), (b): accura
 
 
 def data_scaling(sizes: dict[str, dict[int, float]], title: str = "Fig. 5(c): data needed for 60% accuracy",
-                 censored: dict[str, dict[int, str]] | None = None):
+                 censored: dict[str, dict[int, str]] | None = None, intervals: dict | None = None):
     """Log-log dataset size against N per family, with linear and quadratic guides through the
     smallest N's first finite value. `censored` (`sample_efficiency.censored`) marks the sizes that
-    are upper bounds (the sweep's first lambda already reached 60%) with an open down-triangle."""
+    are upper bounds (the sweep's first lambda already reached 60%) with an open down-triangle;
+    `intervals` ({(family, N): crossing with lo, hi}, `sample_efficiency.crossings`) draws each
+    crossing's 95% interval. The N axis is labelled with the sizes themselves."""
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     Ns = sorted({N for by_n in sizes.values() for N in by_n})
     bound_label = "upper bound (60% reached at the first lambda)"
     for family, by_n in sizes.items():
         (line,) = ax.plot(Ns, [by_n.get(N, np.nan) for N in Ns], marker="o", label=family)
+        for N in Ns:
+            c = (intervals or {}).get((family, N))
+            if c is not None and np.isfinite(c.value) and np.isfinite(c.hi):
+                ax.errorbar([N], [c.value], yerr=[[c.value - c.lo], [c.hi - c.value]], color=line.get_color(), capsize=3, lw=0.8)
         bounds = [N for N, kind in (censored or {}).get(family, {}).items() if kind == "below" and np.isfinite(by_n.get(N, np.nan))]
         if bounds:
             ax.plot(bounds, [by_n[N] for N in bounds], ls="", marker="v", ms=11, mfc="none", color=line.get_color(), label=bound_label)
@@ -336,6 +342,8 @@ def data_scaling(sizes: dict[str, dict[int, float]], title: str = "Fig. 5(c): da
     else:
         ax.text(0.5, 0.5, "no model reached 60%", transform=ax.transAxes, ha="center")
     ax.set_xscale("log")
+    ax.set_xticks(Ns, [str(N) for N in Ns])
+    ax.minorticks_off()
     ax.set_xlabel("image size N")
     ax.set_ylabel("dataset size for 60% accuracy")
     ax.set_title(title, fontsize=10)

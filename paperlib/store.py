@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from filelock import Timeout
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import claims as C
@@ -29,6 +30,7 @@ from .config import RunConfig
 from .device import init_worker, pick_device, worker_devices
 from .diffusion import Schedule
 from .evaluate import Evaluation, evaluate, evaluation_callback, load_evaluation, load_evaluations, save_evaluation
+from .model import UNet
 from .runfolder import RunFolder
 from .stack import StackedTrainer, evaluate_stack, stack_key
 from .train import Trainer, new_model, stop_on_signals
@@ -66,11 +68,28 @@ def train_or_load(run: RunConfig, root=None, callbacks=(), progress: bool = True
     here = folder(run, root)
     with here.lock():
         trainer = Trainer(run, out_dir=here.path, device=device, **execution)
+        if not trainer.finished and here.trained and not here.has_checkpoint:  # imported or pruned: its weights, no optimiser state
+            trainer.load_weights(here.weights_path)
+            return trainer
         if not trainer.finished:
             if run.train.eval_steps:
                 callbacks = (evaluation_callback(here, LAYERS), *callbacks)
             trainer.fit(callbacks, progress=progress)
     return trainer
+
+
+def load_model(run, root=None, device: str = "cpu") -> UNet:
+    """The EMA model of a trained run (a `RunConfig` or its hash) from its `model.safetensors`, in
+    eval mode. It never trains: a run without weights raises FileNotFoundError naming what trains it."""
+    here = folder(run, root) if isinstance(run, RunConfig) else RunFolder(Path(root if root is not None else paths.runs_root()) / run)
+    if not here.trained:
+        raise FileNotFoundError(f"run {here.path.name} is not trained in {here.path.parent}: train it with "
+                                "`python run_all.py --preset <preset>` (or `paperlib.store.train_or_load(config, root)`), "
+                                "or import a trained cache with `python -m paperlib.runs import <archive>`")
+    config = run if isinstance(run, RunConfig) else RunConfig.from_dict(here.read_config())
+    model = UNet(config.model, config.data.N)
+    model.load_state_dict(load_file(str(here.weights_path)))
+    return model.to(device).eval()
 
 
 def training_minutes(run: RunConfig, root=None) -> float:
@@ -261,9 +280,16 @@ def train_all(runs, root=None, workers: int | None = None, progress: bool = True
     if not jobs:
         return
     workers = min(len(jobs), workers or default_workers(devices))
-    if workers <= 1:
-        for job in jobs.jobs:
-            run_job(job, root, device=devices[0] if devices else "auto", progress=progress, **execution)
+    if workers <= 1:  # one process (a single GPU, Colab): the whole run's estimate, model k of n
+        total = len(jobs.runs)
+        bar = tqdm(total=round(sum(jobs.seconds)), disable=not progress, unit="s", desc=f"train {total} model(s)")
+        done = 0
+        for job, seconds in zip(jobs.jobs, jobs.seconds):
+            bar.set_description(f"model {done + 1}{f'-{done + len(job)}' if len(job) > 1 else ''} of {total}")
+            run_job(job, root, device=devices[0] if devices else "auto", progress=False, **execution)
+            done += len(job)
+            bar.update(round(seconds))
+        bar.close()
         return
     share = jobs.run_seconds()
     every = jobs.runs

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import curves, provenance
@@ -230,6 +230,18 @@ class Trainer:
         if isinstance(state["history"], str):  # checkpoints before paperlib 0.3 kept it as JSON text
             state["history"] = json.loads(state["history"])
         self.load_state_dict(state)
+
+    def load_weights(self, path) -> None:
+        """A finished run from its exported EMA weights alone (an imported or pruned cache): the
+        weights for the model and its EMA, the run finished at its recorded step."""
+        state = load_file(str(path))
+        self.model.load_state_dict(state)
+        self.ema.load_state_dict(state)
+        record = self.folder.read_record() if self.folder is not None else None
+        self.step = int(record["steps"]) if record else self.run.train.steps
+        self.elapsed = float(record.get("train_seconds", 0.0)) if record else 0.0
+        self.finished = True
+        self.curve = self.folder.read_curve() if self.folder is not None else []
 
     def sync(self) -> None:
         """Nothing to copy back: a Trainer's state is its own (a stack writes its runs back here)."""

@@ -1,8 +1,15 @@
 """Colab: the shared first cell, and an install plan that never touches Colab's own packages."""
 
 import json
+import os
+import subprocess
+import sys
+import types
 from pathlib import Path
 
+import pytest
+
+import paperlib
 from paperlib import colab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,4 +40,48 @@ def test_every_notebook_starts_with_the_shared_cell_and_the_readme_links_to_cola
         first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
         assert "".join(first["source"]) == colab.cell_source(), f"{path.name}: run python -m paperlib.colab"
         assert colab.notebook_url(path.name) in (ROOT / "README.md").read_text(), f"README lacks the Colab link of {path.name}"
-    assert colab.REPOSITORY in colab.cell_source()
+    assert colab.repository() in colab.cell_source() and colab.tag() == f"v{paperlib.__version__}"
+
+
+def _run_cell(source: str, monkeypatch, reachable: bool) -> list[list[str]]:
+    """Execute a Colab cell as on Colab (a fake google.colab module), recording the commands it runs."""
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(list(cmd))
+        return types.SimpleNamespace(returncode=0 if reachable or cmd[0] != "git" else 2)
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(colab, "setup", lambda drive: calls.append(["setup", drive]))
+    exec(compile(source, "cell", "exec"), {})
+    return calls
+
+
+def test_the_colab_cell_installs_its_own_version_from_the_address_it_was_written_for(monkeypatch):
+    cell = colab.cell_source("https://example.org/fork/paperlib", "1.2.3")
+    calls = _run_cell(cell, monkeypatch, reachable=True)
+    assert calls[0] == ["git", "ls-remote", "--exit-code", "https://example.org/fork/paperlib", "v1.2.3"]
+    assert calls[1][-1] == "git+https://example.org/fork/paperlib@v1.2.3" and "--no-deps" in calls[1]
+    assert calls[2] == ["setup", None]  # Drive decided by the runtime: on with a GPU
+
+
+def test_an_unreachable_address_fails_with_a_message_before_installing(monkeypatch):
+    cell = colab.cell_source("https://example.org/nobody/here", "1.2.3")
+    with pytest.raises(RuntimeError, match="cannot be reached or has no tag v1.2.3"):
+        _run_cell(cell, monkeypatch, reachable=False)
+
+
+def test_results_go_to_drive_with_a_gpu_and_to_content_without(monkeypatch, tmp_path):
+    monkeypatch.setattr(colab, "DRIVE", tmp_path / "drive")
+    monkeypatch.setattr(colab, "LOCAL", tmp_path / "content")
+    monkeypatch.setattr(colab, "requirements", lambda: [])
+    monkeypatch.setenv("PAPERLIB_RUNS", "")  # setup sets these; monkeypatch puts them back afterwards
+    monkeypatch.setenv("PAPERLIB_RESULTS", "")
+    monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(drive=types.SimpleNamespace(mount=lambda where: None)))
+    import torch
+
+    for gpu, place in ((True, "drive"), (False, "content")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
+        colab.setup()
+        assert os.environ["PAPERLIB_RUNS"] == str(tmp_path / place / "runs")

@@ -28,12 +28,13 @@ def test_runs_stack_only_where_the_table_says_it_pays():
     assert cost.best_stack(run, "cpu", {}) == 1
 
 
-def test_a_runs_seconds_are_its_images_over_the_rate_plus_its_evaluation():
+def test_a_runs_seconds_are_its_images_over_the_rate_plus_its_evaluations():
     run = preset("laptop", N=16).replace(train={"steps": 100, "batch_size": 32})
     tables = _tables({1: 800, 8: 1600}, eval_seconds=10.0)
-    assert cost.run_seconds(run, "cpu", tables, stack=1) == pytest.approx(3200 / 800 + 10)
-    assert cost.run_seconds(run, "cpu", tables, stack=8) == pytest.approx(3200 / 1600 + 10)
-    assert cost.run_seconds(run, "cpu", tables, stack=4) == pytest.approx(3200 / 800 + 10)  # K = 4 not measured: K = 1's rate
+    readouts = 5 * 10.0 * 20 / 50  # read-outs at 4/8..8/8 of the steps, all 256 labels at N = 16, DDIM-20 against DDIM-50
+    assert cost.run_seconds(run, "cpu", tables, stack=1) == pytest.approx(3200 / 800 + 10 + readouts)
+    assert cost.run_seconds(run, "cpu", tables, stack=8) == pytest.approx(3200 / 1600 + 10 + readouts)
+    assert cost.run_seconds(run, "cpu", tables, stack=4) == pytest.approx(3200 / 800 + 10 + readouts)  # K = 4 not measured: K = 1's rate
 
 
 def test_a_bench_over_some_sizes_keeps_the_other_sizes(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ that are the same for a run alone and in a stack."""
 
 import numpy as np
 import pytest
+import torch
 
 from paperlib import curves
 from paperlib.config import TrainConfig, preset
@@ -85,14 +86,15 @@ def _fake_readout(shares):
     return read_out
 
 
-@pytest.mark.parametrize("shape, stops_at", [(lambda step: 0.9, 20), (lambda step: step / 100, 100), (lambda step: 0.0, 100)])
+@pytest.mark.parametrize("shape, stops_at", [(lambda step: 0.9, 8), (lambda step: step / 40, 40), (lambda step: 0.0, 40)])
 def test_the_plateau_budget_stops_a_flat_run_and_continues_a_rising_one(tmp_path, monkeypatch, shape, stops_at):
-    run = preset("smoke").replace(train={"steps": 100, "until": "plateau", "curve_every": 10, "curve_labels": 256, "warmup": 2})
+    run = preset("smoke").replace(train={"steps": 40, "until": "plateau", "curve_every": 4, "curve_labels": 256, "warmup": 2,
+                                         "checkpoint_every": 100})
     monkeypatch.setattr(Trainer, "read_out", _fake_readout(shape))
     trainer = Trainer(run, out_dir=tmp_path, device="cpu").fit(progress=False)
     assert trainer.step == stops_at and trainer.finished and (tmp_path / "model.safetensors").exists()
     record = __import__("json").loads((tmp_path / "run.json").read_text())
-    assert record["steps"] == stops_at and (record["convergence"]["status"] == curves.PLATEAUED) == (stops_at < 100)
+    assert record["steps"] == stops_at and (record["convergence"]["status"] == curves.PLATEAUED) == (stops_at < 40)
     again = Trainer(run, out_dir=tmp_path, device="cpu")
     assert again.finished and again.fit(progress=False).step == stops_at  # a plateaued run is done, not resumed to the cap
 
@@ -110,3 +112,29 @@ def test_read_outs_are_seeded_and_the_same_alone_or_in_a_stack():
             assert np.allclose(e1["correlation"], e2["correlation"], atol=2e-3)
     labels = curves.readout_labels(32, 256)
     assert len(labels) == 256 and np.array_equal(labels, curves.readout_labels(32, 256)) and len(curves.readout_labels(16, 256)) == 256
+
+
+def test_a_run_that_plateaus_leaves_its_stack_and_the_others_train_on(tmp_path, monkeypatch):
+    base = preset("smoke").replace(train={"steps": 40, "until": "plateau", "curve_every": 4, "curve_labels": 256, "warmup": 2,
+                                          "checkpoint_every": 100})
+    runs = [base, base.replace(train={"seed": 1}), base.replace(train={"seed": 2})]
+    shapes = {0: lambda step: 0.9, 1: lambda step: step / 40, 2: lambda step: 0.9 if step >= 20 else step / 40}
+
+    def read_out(self, labels):
+        out = []
+        for t in self.trainers:
+            fake = _fake_readout(lambda step, s=shapes[t.run.train.seed]: s(step))
+            holder = type("T", (), {"step": self.step, "run": t.run})()
+            out += fake(holder, labels)
+        return out
+
+    monkeypatch.setattr(StackedTrainer, "read_out", read_out)
+    trainers = [Trainer(r, out_dir=tmp_path / str(i), device="cpu") for i, r in enumerate(runs)]
+    StackedTrainer(trainers).fit(progress=False)
+    steps = [t.step for t in trainers]
+    assert steps[0] == 8 and steps[1] == 40 and 20 < steps[2] < 40, steps  # each stops at its own plateau
+    assert all(t.finished and (tmp_path / str(i) / "model.safetensors").exists() for i, t in enumerate(trainers))
+    alone = Trainer(runs[1], out_dir=tmp_path / "alone", device="cpu")
+    monkeypatch.setattr(Trainer, "read_out", _fake_readout(shapes[1]))
+    alone.fit(progress=False)
+    assert all(torch.allclose(v, trainers[1].ema.state_dict()[k], atol=1e-4) for k, v in alone.ema.state_dict().items())

@@ -70,7 +70,9 @@ def test_laptop_sweeps_give_each_trend_three_points_and_seeds_where_needed():
     lesion = ci.fig11_runs("laptop")[1.0][0]
     assert lesion.data.d_x == 0.25 and lesion.data.holdout.width == 1.0
     assert sorted(se.SWEEPS["laptop"]) == [8, 16, 32] and all(len(g) >= 3 for grids in se.SWEEPS["laptop"].values() for g in grids.values())
-    assert {N: {r.train.steps for r in se.runs("laptop") if r.data.N == N} for N in (8, 16, 32)} == {8: {2500}, 16: {5000}, 32: {4000}}
+    fig5 = se.runs("laptop")  # the same training rule at every N: to the plateau, at most 4000 steps
+    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in fig5} == {("plateau", 4000, 500)}
+    assert {r.train.steps for r in perc.runs("laptop")} == {3500}  # the same number of batches for every sweep point
     assert {r.train.steps for r in se.runs("smoke")} == {preset("smoke").train.steps}
     p = perc.TRAINING_SWEEPS["laptop"]
     assert 0.3 in p["sigmas"] and len(p["fractions"]) >= 3 and p["seeds"][0.5] >= 3
@@ -108,10 +110,10 @@ def test_sample_efficiency_points_hold_out_the_centre():
 def test_final_losses_of_a_subsampled_model(tmp_path):
     run = _tiny(fraction=0.5)
     trainer = store.train_or_load(run, tmp_path, progress=False)
-    train_loss, validation_loss = perc.final_losses(trainer, n=32, repeats=1)
-    assert np.isfinite(train_loss) and np.isfinite(validation_loss)
+    (train_loss, train_se), (validation_loss, _) = perc.final_losses(trainer, n=32, repeats=2)
+    assert np.isfinite(train_loss) and np.isfinite(validation_loss) and train_se >= 0
     full = store.train_or_load(_tiny(), tmp_path, progress=False)
-    assert math.isnan(perc.final_losses(full, n=32, repeats=1)[1])
+    assert math.isnan(perc.final_losses(full, n=32, repeats=1)[1][0])
 
 
 def test_scaling_slopes():

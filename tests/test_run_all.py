@@ -66,11 +66,10 @@ def test_dry_run_lists_models_and_hours_without_training(tmp_path):
     out = _run_all("--preset", "laptop", "--dry-run", "--runs", str(tmp_path / "runs"))
     assert out.returncode == 0 and "missing" in out.stdout and "worker-hours" in out.stdout
     assert not (tmp_path / "runs").exists()
-    for preset in ("gpu", "paper"):
-        out = _run_all("--preset", preset, "--dry-run", "--gpu", "H100", "--runs", str(tmp_path / "runs"))
-        assert out.returncode == 0 and "GPU-hours" in out.stdout, out.stderr
-        last = out.stdout.strip().splitlines()[-1]
-        assert last.startswith("all: ") and float(last.split()[3]) > 0
+    out = _run_all("--preset", "gpu", "--dry-run", "--gpu", "H100", "--runs", str(tmp_path / "runs"))  # `paper` counts its big UNet's ops: a minute
+    assert out.returncode == 0 and "GPU-hours" in out.stdout and "bound:" in out.stdout and "nominal sheet" in out.stdout, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("all: ") and float(last.split()[3]) > 0
 
 
 def test_models_of_a_section_come_from_its_experiment_module():

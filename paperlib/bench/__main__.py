@@ -10,12 +10,12 @@ from . import __doc__ as DOC
 from .analysis import bench_geometry, bench_percolation
 from .gpucheck import bench_gpu_check
 from .throughput import bench_gpu, bench_stacked, bench_workers
-from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_torus_geometry, bench_train
+from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_torus_controls, bench_torus_geometry, bench_train
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m paperlib.bench", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="name", required=True)
+def parser() -> argparse.ArgumentParser:
+    out = argparse.ArgumentParser(prog="python -m paperlib.bench", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = out.add_subparsers(dest="name", required=True)
     p = sub.add_parser("train")
     p.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "paper"])
     p.add_argument("--steps", type=int, default=0, help="override the preset's steps")
@@ -37,6 +37,10 @@ def main(argv=None) -> None:
     p.add_argument("--cap-16", type=int, default=6000, help="most steps at N <= 16")
     p.add_argument("--cap-32", type=int, default=6000, help="most steps at N = 32")
     p.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("torus-controls")
+    p.add_argument("--runs", default=None, help="the run cache (default: runs/, $PAPERLIB_RUNS)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--draws", type=int, default=3, help="landmark draws of H2")
     p = sub.add_parser("torus-geometry")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
     p = sub.add_parser("workers")
@@ -67,10 +71,15 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
     p.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
+    return out
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
              "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "gpu-check": bench_gpu_check,
-             "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes}[args.name]
+             "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes,
+             "torus-controls": bench_torus_controls}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=True, default=str))

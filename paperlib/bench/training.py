@@ -11,7 +11,9 @@ import numpy as np
 import torch
 
 from .. import geometry as G
+from .. import store
 from ..config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
+from ..controls import input_images
 from ..curves import convergence
 from ..data import eval_labels
 from ..evaluate import evaluate
@@ -211,4 +213,40 @@ def bench_recipes(args) -> dict:
         for r in row.values():
             r["fewer_images_than_" + args.recipes[0]] = round(base["images"] / r["images"], 2)
         out["families"][family] = row
+    return out
+
+
+def torus_control_runs() -> dict[str, RunConfig]:
+    """Section 3.1's three suspects for the missing torus geometry, one change each from the
+    laptop torus model: the paper's data density (d = 0.1, 102,400 images, the same steps), training
+    to the plateau (up to three times the steps), and the paper's conditioning (bias, no
+    coordinate features)."""
+    torus = factorization.torus_run("laptop").replace(train={"eval_steps": ()})
+    return {"laptop (d = 1, 4000 steps)": torus,
+            "paper's density (d = 0.1)": torus.replace(data={"d_x": 0.1, "d_y": 0.1}),
+            "to the plateau (cap 12000)": torus.replace(train={"until": "plateau", "steps": 12000, "curve_every": 1000}),
+            "paper's conditioning": factorization.control_run("laptop")}
+
+
+def bench_torus_controls(args) -> dict:
+    """Train (or load from the run cache) the torus controls and read each one's layer 4 as the
+    claims do: Betti numbers against the noise floors, participation ratio, two-way variance split,
+    ring margins; with the input images beside them."""
+    runs = torus_control_runs()
+    store.train_all(list(runs.values()), args.runs, workers=args.workers, progress=False)
+    out = {"bench": "torus-controls", "models": {}}
+    rows = {}
+    for name, run in runs.items():
+        ev = store.evaluation(run, args.runs, progress=False)
+        rows[name] = (run, factorization.representation_geometry(name, ev.activations["layer4"], ev.labels, args.draws), ev.accuracy)
+    images = factorization.representation_geometry("input images", input_images(runs["laptop (d = 1, 4000 steps)"].data), eval_labels(32), args.draws)
+    rows["input images"] = (None, images, 1.0)
+    for name, (run, g, acc) in rows.items():
+        record = store.training_record(run.hash(), args.runs) if run is not None else {}
+        entry = {"accuracy": round(acc, 3), "steps": record.get("steps"), "convergence": record.get("convergence"),
+                 "torus per draw": g.torus_readings, "clear bars": list(g.homologies[0].clear), "participation ratio": str(g.participation_ratio),
+                 "variance shares": {k: round(v, 3) for k, v in g.shares.items()}, "x-on-y margin (Clifford)": str(g.clifford_margin),
+                 "hyper margin": str(g.hyper_margin)}
+        out["models"][name] = entry
+        print(f"[{name}] " + "; ".join(f"{k}: {v}" for k, v in entry.items()), flush=True)
     return out
