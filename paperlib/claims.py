@@ -322,7 +322,7 @@ def to_markdown(claims: list[Claim], preset: str | None = None) -> str:
              "Estimate: the decisive quantity with its 95% interval (labels, and seeds where there are several).", "",
              "| claim | kind | figure | paper | criterion | estimate [95% interval] | measured | verdict |", "|---|---|---|---|---|---|---|---|"]
     for c in claims:
-        cells = (c.claim, c.kind, c.figure, c.paper, c.criterion, c.estimate, c.measured, MARKS[c.verdict])
+        cells = (c.claim, c.kind, c.figure, c.paper, c.criterion, c.estimate, c.measured + (f" ({c.reason})" if c.reason else ""), MARKS[c.verdict])
         lines.append("| " + " | ".join(str(x).replace("|", "/").replace("\n", " ") for x in cells) + " |")
     return "\n".join(lines) + "\n"
 

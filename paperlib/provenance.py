@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGES = ("diffusion-factorize-compose", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "ripser", "persim", "matplotlib")
+PACKAGES = ("diffusion-factorize-compose", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "ripser", "matplotlib")
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 

@@ -79,12 +79,22 @@ def _is_wide(png: Path) -> bool:
     return width > 2 * height
 
 
+def as_text(value) -> str:
+    """A measured value as words: a mapping as "key value, ...", a list as its items."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(as_text(v) for v in value)
+    return str(value)
+
+
 def _claim_row(c: Claim) -> str:
     esc = html.escape
     runs = "".join(f"<code>{esc(r['hash'])}</code> {esc(str(r.get('steps', '')))} {esc(str(r.get('convergence', '')))}<br>" for r in c.runs)
-    controls = "; ".join(f"{esc(k)}: {esc(str(v))}" for k, v in c.controls.items())
+    controls = "<br>".join(f"{esc(k)}: {esc(as_text(v))}" for k, v in c.controls.items())
+    reason = f"<br><i>{esc(c.reason)}</i>" if c.reason else ""
     return (f"<tr><td>{esc(c.claim)}</td><td>{esc(c.kind)}</td><td>{esc(c.figure)}</td><td>{esc(c.paper)}</td><td>{esc(c.criterion)}</td>"
-            f"<td>{esc(str(c.estimate))}</td><td>{esc(c.measured)}</td><td>{controls}</td><td>{runs}</td>"
+            f"<td>{esc(str(c.estimate))}</td><td>{esc(c.measured)}{reason}</td><td>{controls}</td><td>{runs}</td>"
             f"<td style='color:{COLOURS[c.verdict]};font-weight:bold'>{esc(c.verdict)}</td></tr>")
 
 

@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a Colab runtime has (versions as reported by Colab in 2026; no umap-learn, ripser, persim).
 COLAB = {"torch": "2.5.1+cu121", "numpy": "1.26.4", "scipy": "1.13.1", "scikit-learn": "1.5.2", "matplotlib": "3.8.0",
          "tqdm": "4.66.6", "safetensors": "0.4.5", "filelock": "3.16.1", "packaging": "24.2", "ipykernel": "5.5.6",
-         "ipywidgets": "7.7.1", "umap-learn": None, "ripser": None, "persim": None}
+         "ipywidgets": "7.7.1", "umap-learn": None, "ripser": None}
 
 
 def test_install_plan_on_a_simulated_colab_installs_only_what_is_missing():
     plan, constraints = colab.install_plan(colab.requirements(), COLAB)
     names = sorted(r.split(">")[0].split("=")[0] for r in plan)
-    assert names == ["persim", "ripser", "umap-learn"]
+    assert names == ["ripser", "umap-learn"]  # only what the notebooks import
     assert not any(p.startswith(("torch", "ipykernel", "ipywidgets", "numpy")) for p in plan)
     assert {"torch==2.5.1+cu121", "ipykernel==5.5.6", "ipywidgets==7.7.1", "numpy==1.26.4"} <= set(constraints)
 

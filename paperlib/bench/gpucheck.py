@@ -10,6 +10,7 @@ why. The last line is one JSON object.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ def _cuda_tests(out: dict) -> None:
         return
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", str(TOP / "tests")],
-                          capture_output=True, text=True, timeout=240, cwd=TOP)
+                          capture_output=True, text=True, timeout=240, cwd=TOP, env={**os.environ, "PAPERLIB_TEST_CUDA": "1"})
     out["cuda_tests"] = {"exit_code": done.returncode, "seconds": round(time.perf_counter() - t, 1),
                          "summary": (done.stdout.strip().splitlines() or [""])[-1]}
     print(f"CUDA tests: {out['cuda_tests']['summary']}", flush=True)

@@ -28,7 +28,7 @@ from ..config import RunConfig, preset
 from ..evaluate import Evaluation
 from ..store import evaluation, evaluations_over_training, untrained_evaluation
 
-CHECKPOINTS = {"smoke": 4, "laptop": 6, "gpu": 11, "paper": 11}
+SNAPSHOTS = {"smoke": 4, "laptop": 6, "gpu": 11, "paper": 11}
 # Steps of the control model (the paper's conditioning learns more slowly than the fast recipe;
 # its learning curve says whether this was enough).
 CONTROL_STEPS = {"smoke": 40, "laptop": 5000, "gpu": 20_000}
@@ -42,7 +42,7 @@ def torus_run(preset_name: str) -> RunConfig:
     if preset_name != "paper":
         run = run.replace(model={"label_encoding": "periodic"})
     steps = run.train.steps
-    eval_steps = tuple(int(s) for s in np.linspace(0, steps, CHECKPOINTS[preset_name]).round())
+    eval_steps = tuple(int(s) for s in np.linspace(0, steps, SNAPSHOTS[preset_name]).round())
     return run.replace(train={"eval_steps": eval_steps})
 
 
