@@ -152,12 +152,14 @@ def ddim_sample(model, schedule: Schedule, labels, steps: int = 50, seed: int = 
 
 
 @torch.no_grad()
-def ddpm_sample(model, schedule: Schedule, labels, seed: int = 0, on_step=None) -> torch.Tensor:
-    """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Alg. 2); returns x0 in [-1, 1]."""
+def ddpm_sample(model, schedule: Schedule, labels, seed: int = 0, on_step=None, x=None) -> torch.Tensor:
+    """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Alg. 2); returns x0 in [-1, 1].
+    The starting noise is drawn from `seed`, or given as `x`; the later draws come from `seed`."""
     device = schedule.device
     labels = label_tensor(labels, device)
     n, N = labels.shape[0], model.N
-    x, g = initial_noise((n, 1, N, N), seed, device)
+    start, g = initial_noise((n, 1, N, N), seed, device)
+    x = start if x is None else x
     ab = schedule._ab
     betas = schedule.betas.float().to(device)
     for i, t in enumerate(range(schedule.T - 1, -1, -1)):
@@ -174,8 +176,8 @@ def ddpm_sample(model, schedule: Schedule, labels, seed: int = 0, on_step=None) 
     return x.clamp(-1, 1)
 
 
-def sample(model, schedule: Schedule, labels, steps: int | None = None, seed: int = 0, on_step=None) -> torch.Tensor:
-    """DDIM with `steps` steps, or full DDPM when steps is None or equals T."""
+def sample(model, schedule: Schedule, labels, steps: int | None = None, seed: int = 0, on_step=None, x=None) -> torch.Tensor:
+    """DDIM with `steps` steps, or full DDPM when steps is None or equals T (starting from `x` if given)."""
     if steps is None or steps >= schedule.T:
-        return ddpm_sample(model, schedule, labels, seed, on_step)
-    return ddim_sample(model, schedule, labels, steps, seed, on_step)
+        return ddpm_sample(model, schedule, labels, seed, on_step, x)
+    return ddim_sample(model, schedule, labels, steps, seed, on_step, x)

@@ -32,8 +32,8 @@ from . import curves
 from . import data as datamod
 from .config import RunConfig
 from .device import autocast, autocast_dtype
-from .diffusion import Schedule, ddim_sample, initial_noise
-from .evaluate import Evaluation, evaluation_batch, score
+from .diffusion import Schedule, ddim_sample
+from .evaluate import Evaluation, evaluation_batch, score, starting_noise
 from .model import capture
 from .train import Trainer, fit, lr_factor, make_optimizer, step_generator
 
@@ -220,10 +220,11 @@ def sample_stacked(stacked: StackedModel, trainers: list[Trainer], labels, steps
     batch = max(1, evaluation_batch(run.model, N, device) // K)
     images, acts = [[] for _ in range(K)], [{name: [] for name in layers} for _ in range(K)]
     bar = tqdm(total=steps * -(-len(labels) // batch), disable=not progress, desc=f"sample a stack of {K}", unit="step", leave=False)
+    everyone = starting_noise(len(labels), N, seed)
     for start in range(0, len(labels), batch):
         chunk = labels[start:start + batch]
         n = len(chunk)
-        noise, _ = initial_noise((n, 1, N, N), seed + start, device)
+        noise = everyone[start:start + batch].to(device)
 
         def flat_model(x, t, labels_):
             out = stacked(x.view(K, n, 1, N, N), t.view(K, n), labels_.view(K, n, 2))

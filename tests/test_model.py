@@ -109,6 +109,17 @@ def test_generate_reads_activations_at_the_last_step():
     assert seen[-1] == 0
 
 
+def test_a_labels_image_does_not_depend_on_the_batches_it_is_sampled_in():
+    run = preset("smoke")
+    model, schedule = _smoke_model(), Schedule(run.diffusion)
+    labels = data.eval_labels(16)[:7]
+    whole, _ = generate(model, schedule, labels, steps=4, seed=3, batch_size=7)
+    pieces, _ = generate(model, schedule, labels, steps=4, seed=3, batch_size=2)
+    first, _ = generate(model, schedule, labels[:2], steps=4, seed=3)
+    assert np.abs(whole - pieces).max() < 0.05 and np.abs(whole[:2] - first).max() < 0.05  # 0..255: float rounding only
+    assert np.abs(whole - generate(model, schedule, labels, steps=4, seed=4)[0]).max() > 1  # the seed still matters
+
+
 def test_evaluate_reports_regions():
     run = preset("smoke", holdout=data.HoldOut("cross", lo=6, hi=9))
     ev = evaluate(_smoke_model(), Schedule(run.diffusion), run.data, steps=3)
