@@ -7,9 +7,10 @@ A training step of a stack of K runs costs, on a device, the largest of three bo
 - memory: the bytes its ops read and write (counted) over the device's bandwidth;
 - compute: its FLOPs (counted by torch's FlopCounterMode) over the device's peak at a stated
   efficiency.
-The small models of the fast presets sit on the launch bound on every GPU, so a stack of K costs
-about what one run costs and N = 8 costs about what N = 32 costs; the paper's UNet sits on the
-compute bound. Where a device's throughput was measured (`python -m paperlib.bench stacked` on a
+The small models of the fast presets sit on the launch bound alone and on the memory bound in
+stacks, so N = 8 costs far more than its FLOPs say; counted as eager fp32 ops move them, the
+paper's UNet sits on the memory bound too (`run_all.py --dry-run --gpu H100` says which bound each
+model sits on). Where a device's throughput was measured (`python -m paperlib.bench stacked` on a
 CPU, `python -m paperlib.bench gpu` / `gpu-check` on a GPU), the measured images/s win: tables
 hold, per image size N and stack size K, the images/s of one worker training the K runs together
 (the stack's total), and seconds to evaluate one model. The package ships the table of the
