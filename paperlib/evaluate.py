@@ -90,8 +90,8 @@ def sample_bytes(model: ModelConfig, N: int) -> int:
 
 
 # On a CPU a batch pays while its working set stays near the caches: the laptop UNet at N = 32
-# samples 2.3x faster per image in batches of 64 (20 MiB) than of 1024 (4.7 vs 2.1 ms per image
-# and step on one thread), so CPU batches are sized to this many bytes.
+# samples 2.1-2.3x faster per image in batches of 64 (20 MiB) than of 1024 (320 MiB) on one thread
+# (`python -m paperlib.bench sampling-batch`), so CPU batches are sized to this many bytes.
 CPU_SAMPLING_BYTES = 24 << 20
 
 

@@ -17,3 +17,11 @@ def test_workers_bench_trains_the_same_models_both_ways():
     figures = json.loads(out[-1])
     assert figures["models"] == 2 and figures["sequential_minutes"] > 0 and figures["parallel_minutes"] > 0
     assert figures["speedup"] == round(figures["sequential_minutes"] / figures["parallel_minutes"], 2)
+
+
+def test_sampling_batch_bench_reports_every_batch():
+    out = subprocess.run([sys.executable, "-m", "paperlib.bench", "sampling-batch", "--N", "8", "--batches", "4", "2",
+                          "--images", "4", "--repeats", "1"], capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    figures = json.loads(out[-1])
+    assert set(figures["ms_per_image"]) == {"4", "2"} and all(v > 0 for v in figures["ms_per_image"].values())
+    assert abs(figures["mib_per_batch"]["4"] - 2 * figures["mib_per_batch"]["2"]) <= 0.002

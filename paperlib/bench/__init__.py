@@ -12,6 +12,7 @@ ends with one line holding a JSON object of them.
                       single-threaded workers (`store.train_all`)
   stacked             training images/s of stacks of K = 1..16 runs at N = 8, 16, 32 in one-thread
                       workers; saves the throughput table `paperlib.cost` reads
+  sampling-batch      ms per image of the laptop UNet sampling on one thread, per batch size
   gpu                 the throughput table of the machine's accelerator (the CPU where there is none)
   gpu-check           the first command to run on a GPU: CUDA tests, stacked training, evaluation,
                       resume, host syncs, kernels per step, throughput table (seconds on a CPU)

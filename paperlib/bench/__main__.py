@@ -9,7 +9,7 @@ import sys
 from . import __doc__ as DOC
 from .analysis import bench_geometry, bench_percolation
 from .gpucheck import bench_gpu_check
-from .throughput import bench_gpu, bench_stacked, bench_workers
+from .throughput import bench_gpu, bench_sampling_batch, bench_stacked, bench_workers
 from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_torus_controls, bench_torus_geometry, bench_train
 
 
@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="also measure with torch.compile (minutes of compiling)")
     p = sub.add_parser("gpu-check")
     p.add_argument("--device", default="auto")
+    p = sub.add_parser("sampling-batch")
+    p.add_argument("--N", type=int, default=32)
+    p.add_argument("--batches", type=int, nargs="+", default=[1024, 256, 64, 16])
+    p.add_argument("--images", type=int, default=1024, help="images per measurement")
+    p.add_argument("--repeats", type=int, default=3)
     p = sub.add_parser("geometry")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
@@ -79,7 +84,7 @@ def main(argv=None) -> None:
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
              "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "gpu-check": bench_gpu_check,
              "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes,
-             "torus-controls": bench_torus_controls}[args.name]
+             "torus-controls": bench_torus_controls, "sampling-batch": bench_sampling_batch}[args.name]
     figures = bench(args)
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=True, default=str))

@@ -17,6 +17,7 @@ from ..data import eval_labels
 from ..device import PRECISIONS, enable_tf32, pick_device, precision_name
 from ..evaluate import generate, sample_bytes
 from ..files import atomic_write_json
+from ..model import UNet
 from ..stack import StackedTrainer
 from ..store import train_all
 from ..train import Trainer
@@ -231,4 +232,27 @@ def bench_workers(args) -> dict:
         print(f"{name}: {args.models} models on {workers} worker(s) in {out[f'{name}_minutes']} min "
               f"(train + evaluate, threads per process: {torch.get_num_threads() if workers == 1 else 1})", flush=True)
     out["speedup"] = round(out["sequential_minutes"] / out["parallel_minutes"], 2)
+    return out
+
+
+def bench_sampling_batch(args) -> dict:
+    """Milliseconds per image and network evaluation of the `laptop` UNet sampling on one thread,
+    per batch size (medians of `repeats`, interleaved): what `evaluate.CPU_SAMPLING_BYTES` rests on."""
+    torch.set_num_threads(1)
+    run = preset("laptop")
+    model = UNet(run.model, args.N).eval()
+    times = {B: [] for B in args.batches}
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            for B in args.batches:
+                x, t, labels = torch.randn(B, 1, args.N, args.N), torch.full((B,), 500), torch.rand(B, 2) * args.N
+                start, n = time.perf_counter(), 0
+                while n < args.images:
+                    model(x, t, labels)
+                    n += B
+                times[B].append((time.perf_counter() - start) / n * 1e3)
+    out = {"bench": "sampling-batch", "N": args.N, "ms_per_image": {B: round(float(np.median(v)), 3) for B, v in times.items()},
+           "mib_per_batch": {B: round(B * sample_bytes(run.model, args.N) / 2**20, 3) for B in args.batches}}
+    for B in args.batches:
+        print(f"batch {B:5d} ({out['mib_per_batch'][B]:9.3f} MiB): {out['ms_per_image'][B]:.3f} ms per image", flush=True)
     return out
