@@ -27,6 +27,7 @@ from pathlib import Path
 
 import papermill as pm
 from tqdm.auto import tqdm
+from traitlets.config import Config
 
 from paperlib import claims, cost, paths, provenance, report, store
 from paperlib.config import PRESETS, RunConfig, resolve_preset
@@ -145,6 +146,11 @@ def submit_only(jobs: store.Plan, runs_dir: Path, args) -> int:
     return 0
 
 
+# The kernels run on this machine: local sockets (IPC) instead of TCP on localhost, which also
+# spares every notebook ipykernel's warning about unencrypted TCP (Windows has no IPC transport).
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}}) if sys.platform != "win32" else Config()
+
+
 def run_notebooks(notebooks: list[Path], preset: str, results: Path, runs_dir: Path, workers: int, cell_timeout: float | None) -> list:
     """Execute each notebook with papermill (a notebook whose cell runs past `cell_timeout` is run
     once more: papermill can wait forever on a lost kernel reply) and render it to HTML beside it."""
@@ -160,7 +166,8 @@ def run_notebooks(notebooks: list[Path], preset: str, results: Path, runs_dir: P
             for attempt in (1, 2):
                 try:
                     pm.execute_notebook(str(path), str(out), kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                                        parameters={k: v for k, v in given.items() if k in declared}, execution_timeout=cell_timeout)
+                                        parameters={k: v for k, v in given.items() if k in declared}, execution_timeout=cell_timeout,
+                                        config=KERNEL_CONFIG)
                     break
                 except TimeoutError:
                     if attempt == 2:
