@@ -67,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="also measure with torch.compile (minutes of compiling)")
     p = sub.add_parser("gpu-check")
     p.add_argument("--device", default="auto")
+    _measurement_parsers(sub)
+    return out
+
+
+def _measurement_parsers(sub) -> None:
+    """The benchmarks of one measurement each: sampling batches, geometry, percolation."""
     p = sub.add_parser("sampling-batch")
     p.add_argument("--N", type=int, default=32)
     p.add_argument("--batches", type=int, nargs="+", default=[1024, 256, 64, 16])
@@ -76,7 +82,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("percolation")
     p.add_argument("--repeats", type=int, default=5)
-    return out
 
 
 def main(argv=None) -> None:
