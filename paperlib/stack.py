@@ -55,8 +55,11 @@ class StackedModel:
     CUDA graphs, mode "reduce-overhead"); should compiling fail, the stack warns and runs eagerly."""
 
     def __init__(self, modules, requires_grad: bool, compile: bool = False):
+        modules = list(modules)
+        for module in modules:  # one mode for all, the stack's purpose: training, or sampling (a run alone may have sampled)
+            module.train(requires_grad)
         self.base = copy.deepcopy(modules[0]).to("meta")
-        params, self.buffers = stack_module_state(list(modules))
+        params, self.buffers = stack_module_state(modules)
         self.params = {k: v.detach().requires_grad_(requires_grad) for k, v in params.items()}
         self.N, self.K = modules[0].N, len(modules)
         self.layers: tuple[str, ...] = ()

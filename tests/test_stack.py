@@ -70,3 +70,13 @@ def test_only_compatible_runs_stack():
     ahead.train_step()
     with pytest.raises(ValueError, match="same step"):
         StackedTrainer([Trainer(runs[0]), ahead])
+
+
+def test_runs_that_sampled_alone_stack_again():
+    """A run left alone in its stack reads out its curve by itself (its EMA net in eval mode);
+    evaluating the whole job's runs together afterwards must not depend on that."""
+    trainers = [Trainer(r) for r in _runs()[:2]]
+    evaluate(trainers[1].ema, trainers[1].schedule, trainers[1].run.data, 2, labels=np.array([[3.0, 4.0]]))
+    assert trainers[0].ema.training != trainers[1].ema.training
+    assert len(evaluate_stack(trainers, steps=2, labels=np.array([[3.0, 4.0]]))) == 2
+    StackedTrainer(trainers).train_step()

@@ -13,7 +13,6 @@ import torch
 from .. import geometry as G
 from .. import store
 from ..config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
-from ..controls import input_images
 from ..curves import convergence
 from ..data import eval_labels
 from ..evaluate import evaluate
@@ -239,8 +238,7 @@ def bench_torus_controls(args) -> dict:
     for name, run in runs.items():
         ev = store.evaluation(run, args.runs, progress=False)
         rows[name] = (run, factorization.representation_geometry(name, ev.activations["layer4"], ev.labels, args.draws), ev.accuracy)
-    images = factorization.representation_geometry("input images", input_images(runs["laptop (d = 1, 4000 steps)"].data), eval_labels(32), args.draws)
-    rows["input images"] = (None, images, 1.0)
+    rows["input images"] = (None, factorization.images_geometry(runs["laptop (d = 1, 4000 steps)"], args.draws), 1.0)
     for name, (run, g, acc) in rows.items():
         record = store.training_record(run.hash(), args.runs) if run is not None else {}
         entry = {"accuracy": round(acc, 3), "steps": record.get("steps"), "convergence": record.get("convergence"),

@@ -25,6 +25,7 @@ from .. import claims as C
 from .. import controls as controls_
 from .. import geometry as G
 from ..config import RunConfig, preset
+from ..data import eval_labels
 from ..evaluate import Evaluation
 from ..store import evaluation, evaluations_over_training, untrained_evaluation
 
@@ -193,21 +194,33 @@ class TorusModel:
         return self.layers["layer4"]
 
 
-def torus_model(name: str, run: RunConfig, draws: int, root=None, progress: bool = True) -> TorusModel:
-    """A torus model's layers and controls, `draws` landmark draws of H2 each."""
+def images_geometry(run: RunConfig, draws: int) -> Geometry:
+    """The positive control: the readings of the training images themselves at the N x N labels."""
+    labels = eval_labels(run.data.N)
+    return representation_geometry("input images", controls_.input_images(run.data, labels), labels, draws)
+
+
+def torus_model(name: str, run: RunConfig, draws: int, root=None, progress: bool = True, images: Geometry | None = None) -> TorusModel:
+    """A torus model's layers and controls, `draws` landmark draws of H2 each (`images`: the input
+    images' readings when already made for a model on the same data)."""
     ev = evaluation(run, root, progress=progress, layers=MODEL_LAYERS)
     untrained = untrained_evaluation(run, root)
     layers = {layer: representation_geometry(f"{name}, {layer}", ev.activations[layer], ev.labels, draws, homology=layer == "layer4")
               for layer in MODEL_LAYERS}
-    controls = {"input images": representation_geometry("input images", controls_.input_images(run.data, ev.labels), ev.labels, draws),
+    controls = {"input images": images or images_geometry(run, draws),
                 "untrained network": representation_geometry("untrained network", untrained.activations["layer4"], untrained.labels, draws)}
     return TorusModel(name, run, ev.accuracy, layers, controls)
 
 
 def final_geometries(preset_name: str, root=None, progress: bool = True) -> dict[str, TorusModel]:
-    """The fast recipe's torus model and (where the preset has one) the paper's-conditioning control."""
-    return {name: torus_model(name, run, LANDMARK_DRAWS[preset_name], root, progress)
-            for name, run in (("fast recipe", torus_run(preset_name)), ("paper's conditioning", control_run(preset_name))) if run is not None}
+    """The fast recipe's torus model and (where the preset has one) the paper's-conditioning control;
+    both train on the same images, whose readings are made once."""
+    draws, out = LANDMARK_DRAWS[preset_name], {}
+    for name, run in (("fast recipe", torus_run(preset_name)), ("paper's conditioning", control_run(preset_name))):
+        if run is not None:
+            images = next(iter(out.values())).controls["input images"] if out else None
+            out[name] = torus_model(name, run, draws, root, progress, images)
+    return out
 
 
 def ideal_homology() -> dict[str, G.Homology]:
