@@ -30,10 +30,10 @@ class Section:
 
 
 SECTIONS = (
-    Section("1", "01_datasets", datasets, 0.2),
-    Section("2", "02_factorization", factorization, 1.5),
-    Section("3", "03_compose_interpolate", compose_interpolate, 0.6),
-    Section("4", "04_sample_efficiency", sample_efficiency, 0.3),
-    Section("5", "05_percolation", percolation, 0.8),
+    Section("1", "01_datasets", datasets, 0.5),
+    Section("2", "02_factorization", factorization, 13.0),
+    Section("3", "03_compose_interpolate", compose_interpolate, 1.5),
+    Section("4", "04_sample_efficiency", sample_efficiency, 1.0),
+    Section("5", "05_percolation", percolation, 1.5),
 )
 BY_NOTEBOOK = {s.notebook: s for s in SECTIONS}
