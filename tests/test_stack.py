@@ -79,4 +79,6 @@ def test_runs_that_sampled_alone_stack_again():
     evaluate(trainers[1].ema, trainers[1].schedule, trainers[1].run.data, 2, labels=np.array([[3.0, 4.0]]))
     assert trainers[0].ema.training != trainers[1].ema.training
     assert len(evaluate_stack(trainers, steps=2, labels=np.array([[3.0, 4.0]]))) == 2
-    StackedTrainer(trainers).train_step()
+    stack = StackedTrainer(trainers)
+    stack.train_step()
+    assert stack.step == 1

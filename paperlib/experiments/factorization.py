@@ -200,14 +200,14 @@ def images_geometry(run: RunConfig, draws: int) -> Geometry:
     return representation_geometry("input images", controls_.input_images(run.data, labels), labels, draws)
 
 
-def torus_model(name: str, run: RunConfig, draws: int, root=None, progress: bool = True, images: Geometry | None = None) -> TorusModel:
-    """A torus model's layers and controls, `draws` landmark draws of H2 each (`images`: the input
-    images' readings when already made for a model on the same data)."""
+def torus_model(name: str, run: RunConfig, draws: int, images: Geometry, root=None, progress: bool = True) -> TorusModel:
+    """A torus model's layers and controls, `draws` landmark draws of H2 each; `images`, the
+    readings of its training images (`images_geometry`), shared by models on the same data."""
     ev = evaluation(run, root, progress=progress, layers=MODEL_LAYERS)
     untrained = untrained_evaluation(run, root)
     layers = {layer: representation_geometry(f"{name}, {layer}", ev.activations[layer], ev.labels, draws, homology=layer == "layer4")
               for layer in MODEL_LAYERS}
-    controls = {"input images": images or images_geometry(run, draws),
+    controls = {"input images": images,
                 "untrained network": representation_geometry("untrained network", untrained.activations["layer4"], untrained.labels, draws)}
     return TorusModel(name, run, ev.accuracy, layers, controls)
 
@@ -215,12 +215,10 @@ def torus_model(name: str, run: RunConfig, draws: int, root=None, progress: bool
 def final_geometries(preset_name: str, root=None, progress: bool = True) -> dict[str, TorusModel]:
     """The fast recipe's torus model and (where the preset has one) the paper's-conditioning control;
     both train on the same images, whose readings are made once."""
-    draws, out = LANDMARK_DRAWS[preset_name], {}
-    for name, run in (("fast recipe", torus_run(preset_name)), ("paper's conditioning", control_run(preset_name))):
-        if run is not None:
-            images = next(iter(out.values())).controls["input images"] if out else None
-            out[name] = torus_model(name, run, draws, root, progress, images)
-    return out
+    draws, fast = LANDMARK_DRAWS[preset_name], torus_run(preset_name)
+    images = images_geometry(fast, draws)
+    return {name: torus_model(name, run, draws, images, root, progress)
+            for name, run in (("fast recipe", fast), ("paper's conditioning", control_run(preset_name))) if run is not None}
 
 
 def ideal_homology() -> dict[str, G.Homology]:
