@@ -77,6 +77,12 @@ def choose_notebooks(folder: Path, only, parser) -> list[Path]:
 
 # --- the verbs ---------------------------------------------------------------------------------------
 
+def at_caps(runs) -> str:
+    """What an estimate assumes of runs trained to their plateau: they can stop sooner."""
+    plateau = sum(r.train.until == "plateau" for r in runs)
+    return f"; {plateau} model(s) trained to their plateau counted at their step caps, so an upper bound" if plateau else ""
+
+
 def dry_run(notebooks: list[Path], preset: str, runs_dir: Path, workers: int, gpu: str | None) -> int:
     """List every model (hash, N, family, status, estimated minutes; on a GPU sheet the bound its
     training sits on) and the hours per section, planned as `train` would plan them."""
@@ -107,7 +113,7 @@ def dry_run(notebooks: list[Path], preset: str, runs_dir: Path, workers: int, gp
         print(f"  section {section_number(path)}: {hours:.2f} {'GPU-' if gpu else 'worker-'}hours; bound: {bounds}")
         total_models, total_hours = total_models + len(mine), total_hours + hours
     print(f"\nall: {total_models} model(s), {total_hours:.2f} {'GPU-' if gpu else 'worker-'}hours "
-          f"(about {total_hours / workers:.2f} h of wall time on {workers} worker(s))")
+          f"(about {total_hours / workers:.2f} h of wall time on {workers} worker(s){at_caps(every)})")
     return 0
 
 
@@ -251,7 +257,7 @@ def main(argv=None) -> int:
     train_minutes = sum(jobs.seconds) / 60 / max(1, min(workers, len(jobs) or 1))
     total = train_minutes + sum(notebook_minutes(p, preset) for p in notebooks)
     print(f"preset {preset}: {len(notebooks)} notebook(s), {len(runs)} model(s) of which {len(jobs.runs)} to train in {len(jobs)} job(s) "
-          f"on {workers} worker(s); estimated {total:.0f} min ({train_minutes:.0f} training); results -> {results}, models -> {runs_dir}",
+          f"on {workers} worker(s); estimated {total:.0f} min ({train_minutes:.0f} training{at_caps(jobs.runs)}); results -> {results}, models -> {runs_dir}",
           flush=True)
     if args.no_wait and args.launcher != "process":
         return submit_only(jobs, runs_dir, args)
