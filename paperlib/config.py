@@ -23,6 +23,9 @@ LOSS_WEIGHTS = ("uniform", "inverse_snr", "min_snr")
 PREDICTIONS = ("eps", "v", "x0")
 TIMESTEPS = ("uniform", "lognormal")
 BUDGETS = ("steps", "plateau")
+# The version of the plateau rule (`curves.convergence`), hashed with the runs trained to their
+# plateau (a run's length depends on it). 1: margins on all labels; 2: and no region still rising.
+PLATEAU_RULE = 2
 PRESETS = ("smoke", "laptop", "gpu", "paper")
 
 
@@ -208,7 +211,7 @@ class TrainConfig:
     model is read out cheaply (DDIM-20 on `curve_labels` seeded evaluation labels). `until`:
     "steps" trains exactly `steps` (the curve read from half-way on); "plateau" treats `steps` as
     a cap and stops at the first read-out where the curve has plateaued (`curves.convergence`),
-    the learning rate following the cap's schedule. The rule, not the steps spent, is hashed.
+    the learning rate following the cap's schedule. The rule (with its version, `PLATEAU_RULE`), not the steps spent, is hashed.
 
     Execution settings, which change how a run is computed but not what it computes, are left
     out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`.
@@ -285,6 +288,8 @@ class RunConfig:
             for name, value in defaults.items():
                 if d[section][name] == value:
                     d[section].pop(name)
+        if self.train.until == "plateau" and PLATEAU_RULE > 1:
+            d["train"]["plateau_rule"] = PLATEAU_RULE
         return _digest(d)
 
     def legacy_hash(self) -> str:

@@ -18,8 +18,12 @@ interval, Bonferroni-corrected for the number of gains, lies above `SHARE_RISE`,
 `CORRELATION_RISE` for the correlation: images that keep sharpening by a hair are not learning
 anything a verdict depends on); "plateaued" where none is and, over all labels, every gain's interval lies
 below its margin (`PLATEAU_MARGIN` for a share of labels, `CORRELATION_MARGIN` for the
-correlation) and the model has started (its images' mean correlation with the ideal ones is at
-least `ONSET_CORRELATION`); else "unsettled". A curve that falls is plateaued for this rule:
+correlation), no region's gain is both credibly positive and possibly as large as its margin (its
+95% interval above 0 and reaching the margin: a region the claims read, such as the unseen labels,
+may not still be rising while all labels look flat), and the model has started (its images' mean
+correlation with the ideal ones is at least `ONSET_CORRELATION`); else "unsettled". Runs trained to
+their plateau carry the rule's version (`config.PLATEAU_RULE`) in their hash, so a changed rule
+trains them again rather than keeping where an older rule stopped them. A curve that falls is plateaued for this rule:
 composition can rise and fall during training, and a fall is not something more training at this
 budget would undo. The onset condition and the correlation's gain are what keep a model before
 its sudden onset of learning (section 3.3: blank images, every accuracy still 0%) from reading as
@@ -121,6 +125,11 @@ def _values(point: dict, name: str) -> np.ndarray:
     return (np.frombuffer(point["readings"][name].encode(), np.uint8) == ord("1")).astype(float)
 
 
+def _margin(key: str) -> float:
+    """The gain over the last quarter that still counts as flat, for a (region, reading) key."""
+    return CORRELATION_MARGIN if key.endswith("correlation") else PLATEAU_MARGIN
+
+
 def convergence(curve: list[dict], readings=READINGS) -> Convergence:
     """The rule of the module, on a run's curve (its entries by step)."""
     if len(curve) < 2:
@@ -137,9 +146,10 @@ def convergence(curve: list[dict], readings=READINGS) -> Convergence:
 
     gains, rising = gains_at(Z), gains_at(z_all)
     overall = {k: e for k, e in gains.items() if k.startswith("all/")}  # every one below its margin: each at 95%
+    region_rising = any(e.lo > 0 and e.hi >= _margin(k) for k, e in gains.items())
     if any(e.lo > (CORRELATION_RISE if k.endswith("correlation") else SHARE_RISE) for k, e in rising.items()):
         status = STILL_LEARNING
-    elif (overall and all(e.hi < (CORRELATION_MARGIN if k.endswith("correlation") else PLATEAU_MARGIN) for k, e in overall.items())
+    elif (overall and all(e.hi < _margin(k) for k, e in overall.items()) and not region_rising
           and values["correlation"][0].mean() >= ONSET_CORRELATION):
         status = PLATEAUED
     else:

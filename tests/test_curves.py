@@ -65,6 +65,21 @@ def test_a_small_region_alone_cannot_call_a_plateau_but_can_show_learning():
     assert curves.convergence([before, after]).status == curves.PLATEAUED
 
 
+def test_a_region_still_rising_keeps_a_flat_curve_from_its_plateau():
+    before, after = _point(1500, 0.5, 0.8), _point(2000, 0.5, 0.8)
+    region = "0" * 128 + "1" * 60 + "0" * 68  # 60 labels, such as the unseen ones
+    before["regions"]["unseen"] = after["regions"]["unseen"] = region
+    for name in curves.READINGS:  # 8 of them turn right, and 8 labels elsewhere turn wrong: all labels flat
+        after["readings"][name] = "1" * 120 + "0" * 8 + "1" * 8 + "0" * 120
+    verdict = curves.convergence([before, after])
+    gain = verdict.gains["unseen/accuracy"]
+    assert verdict.gains["all/accuracy"].value == 0 and 0 < gain.lo and gain.hi >= PLATEAU  # +13 points, credibly up
+    assert verdict.status == curves.UNSETTLED and verdict.rising(["unseen"]) == ["unseen/accuracy", "unseen/profile", "unseen/composed"]
+    for name in curves.READINGS:  # 3 turn right there: +5 points, its interval below the margin
+        after["readings"][name] = "1" * 125 + "0" * 3 + "1" * 3 + "0" * 125
+    assert curves.convergence([before, after]).status == curves.PLATEAUED
+
+
 def test_curve_steps():
     assert curves.curve_steps(TrainConfig(steps=4000)) == [2000, 2500, 3000, 3500, 4000]
     assert curves.curve_steps(TrainConfig(steps=8000, until="plateau", curve_every=1000)) == list(range(1000, 8001, 1000))

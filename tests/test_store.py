@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib import store
+from paperlib import config, store
 from paperlib.config import preset
 from paperlib.train import Trainer, read_log
 
@@ -126,6 +126,13 @@ def test_execution_settings_keep_the_cache_and_old_folders_are_found(tmp_path):
     assert run.legacy_hash() != run.hash()
     trainer = store.train_or_load(run, tmp_path, progress=False)  # the old folder is renamed, nothing retrained
     assert trainer.step == run.train.steps and store.run_dir(run, tmp_path).exists() and not legacy.exists()
+
+
+def test_the_plateau_rule_names_the_runs_trained_to_it(monkeypatch):
+    steps, plateau = _tiny(), _tiny().replace(train={"until": "plateau"})
+    before = (steps.hash(), plateau.hash())
+    monkeypatch.setattr(config, "PLATEAU_RULE", config.PLATEAU_RULE + 1)
+    assert steps.hash() == before[0] and plateau.hash() != before[1]  # a new rule trains only the plateau runs again
 
 
 def test_status_and_a_lock_held_by_another_process(tmp_path):
