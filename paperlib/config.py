@@ -211,7 +211,8 @@ class TrainConfig:
     model is read out cheaply (DDIM-20 on `curve_labels` seeded evaluation labels). `until`:
     "steps" trains exactly `steps` (the curve read from half-way on); "plateau" treats `steps` as
     a cap and stops at the first read-out where the curve has plateaued (`curves.convergence`),
-    the learning rate following the cap's schedule. The rule (with its version, `PLATEAU_RULE`), not the steps spent, is hashed.
+    the learning rate following the cap's schedule. The rule (with its version, `PLATEAU_RULE`),
+    not the steps spent, is hashed.
 
     Execution settings, which change how a run is computed but not what it computes, are left
     out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`.

@@ -21,13 +21,13 @@ below its margin (`PLATEAU_MARGIN` for a share of labels, `CORRELATION_MARGIN` f
 correlation), no region's gain is both credibly positive and possibly as large as its margin (its
 95% interval above 0 and reaching the margin: a region the claims read, such as the unseen labels,
 may not still be rising while all labels look flat), and the model has started (its images' mean
-correlation with the ideal ones is at least `ONSET_CORRELATION`); else "unsettled". Runs trained to
-their plateau carry the rule's version (`config.PLATEAU_RULE`) in their hash, so a changed rule
-trains them again rather than keeping where an older rule stopped them. A curve that falls is plateaued for this rule:
-composition can rise and fall during training, and a fall is not something more training at this
-budget would undo. The onset condition and the correlation's gain are what keep a model before
-its sudden onset of learning (section 3.3: blank images, every accuracy still 0%) from reading as
-a plateau and stopping there.
+correlation with the ideal ones is at least `ONSET_CORRELATION`); else "unsettled". A curve that
+falls is plateaued for this rule: composition can rise and fall during training, and a fall is not
+something more training at this budget would undo. The onset condition and the correlation's
+gain are what keep a model before its sudden onset of learning (section 3.3: blank images, every
+accuracy still 0%) from reading as a plateau and stopping there. Runs trained to their plateau
+carry the rule's version (`config.PLATEAU_RULE`) in their hash, so a changed rule trains them
+again rather than keeping where an older rule stopped them.
 """
 
 from __future__ import annotations
