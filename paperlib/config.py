@@ -289,7 +289,7 @@ class RunConfig:
             for name, value in defaults.items():
                 if d[section][name] == value:
                     d[section].pop(name)
-        if self.train.until == "plateau" and PLATEAU_RULE > 1:
+        if self.train.until == "plateau":
             d["train"]["plateau_rule"] = PLATEAU_RULE
         return _digest(d)
 
