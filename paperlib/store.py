@@ -118,7 +118,7 @@ def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "
         ev = here.read_or_set_aside(here.evaluation_path, load)  # another process may have finished it meanwhile
         if ev is None or not set(layers) <= set(ev.activations):
             wanted = tuple(dict.fromkeys((*LAYERS, *layers, *(ev.activations if ev else ()))))
-            over = here.read_or_set_aside(here.evaluation_at(run.train.steps), load)
+            over = here.read_or_set_aside(here.evaluation_at(trainer.step), load)  # a run stopped at its plateau: its last step
             ev = over if over is not None and set(wanted) <= set(over.activations) else \
                 evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, wanted, progress=progress)
             save_evaluation(ev, here.evaluation_path)
