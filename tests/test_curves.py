@@ -114,6 +114,21 @@ def test_the_plateau_budget_stops_a_flat_run_and_continues_a_rising_one(tmp_path
     assert again.finished and again.fit(progress=False).step == stops_at  # a plateaued run is done, not resumed to the cap
 
 
+def test_a_run_stopped_at_its_plateau_keeps_the_snapshots_it_reached_and_reuses_the_last(tmp_path, monkeypatch):
+    """Section 3.1's laptop torus trains to its plateau with snapshots planned up to its cap: those
+    past the stop are never made, and the final evaluation is the snapshot at the last step."""
+    from paperlib import store
+
+    run = preset("smoke").replace(train={"steps": 40, "until": "plateau", "curve_every": 4, "curve_labels": 256, "warmup": 2,
+                                         "checkpoint_every": 100, "eval_steps": (0, 8, 40)})
+    monkeypatch.setattr(Trainer, "read_out", _fake_readout(lambda step: 0.9))
+    assert store.train_or_load(run, tmp_path, progress=False).step == 8
+    snapshots = store.evaluations_over_training(run, tmp_path)
+    assert sorted(snapshots) == [0, 8]
+    monkeypatch.setattr(store, "evaluate", lambda *a, **k: pytest.fail("the last step's snapshot was evaluated again"))
+    assert np.array_equal(store.evaluation(run, tmp_path, progress=False).images, snapshots[8].images)
+
+
 def test_read_outs_are_seeded_and_the_same_alone_or_in_a_stack():
     base = preset("smoke").replace(train={"steps": 8, "warmup": 1}, diffusion={"sample_steps": 4})
     runs = [base, base.replace(data={"sigma_x": 0.7}, train={"seed": 3})]

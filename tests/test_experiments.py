@@ -8,6 +8,7 @@ import pytest
 from paperlib import store
 from paperlib.config import preset
 from paperlib.experiments import compose_interpolate as ci
+from paperlib.experiments import factorization as fz
 from paperlib.experiments import percolation as perc
 from paperlib.experiments import sample_efficiency as se
 
@@ -73,6 +74,10 @@ def test_laptop_sweeps_give_each_trend_three_points_and_seeds_where_needed():
     fig5 = se.runs("laptop")  # the same training rule at every N: to the plateau, at most 4000 steps
     assert {(r.train.until, r.train.steps, r.train.curve_every) for r in fig5} == {("plateau", 4000, 500)}
     assert {r.train.steps for r in perc.runs("laptop")} == {3500}  # the same number of batches for every sweep point
+    torus, control = fz.torus_run("laptop"), fz.control_run("laptop")  # section 3.1: both to their plateau, at most 12000 steps
+    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in (torus, control)} == {("plateau", 12000, 1000)}
+    assert torus.train.eval_steps == (0, 800, 1600, 2400, 3200, 4000, 8000, 12000) and not control.train.eval_steps
+    assert fz.torus_run("gpu").train.until == "steps" and fz.control_run("gpu").train.steps == 20_000  # the GPU keeps its budget
     assert {r.train.steps for r in se.runs("smoke")} == {preset("smoke").train.steps}
     p = perc.TRAINING_SWEEPS["laptop"]
     assert 0.3 in p["sigmas"] and len(p["fractions"]) >= 3 and p["seeds"][0.5] >= 3
