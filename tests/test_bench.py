@@ -25,3 +25,20 @@ def test_sampling_batch_bench_reports_every_batch():
     figures = json.loads(out[-1])
     assert set(figures["ms_per_image"]) == {"4", "2"} and all(v > 0 for v in figures["ms_per_image"].values())
     assert abs(figures["mib_per_batch"]["4"] - 2 * figures["mib_per_batch"]["2"]) <= 0.002
+
+
+def test_torus_controls_change_one_thing_each_and_reuse_the_sections_models():
+    """Each suspect differs from the laptop torus model in one respect (length, density or
+    conditioning), and the plateau rows are section 3.1's own models, so a laptop cache has them."""
+    from paperlib.bench.training import torus_control_runs
+    from paperlib.experiments import factorization as fz
+
+    runs = torus_control_runs()
+    torus, control = fz.torus_run("laptop"), fz.control_run("laptop")
+    assert runs["laptop, to the plateau"] == torus and runs["paper's conditioning, to the plateau"] == control
+    fixed = runs["laptop, 4000 steps"]
+    assert (fixed.train.until, fixed.train.steps) == ("steps", 4000) and fixed.model == torus.model and fixed.data == torus.data
+    density = runs["paper's density (d = 0.1), 4000 steps"]
+    assert (density.data.d_x, density.data.d_y) == (0.1, 0.1) and density.model == torus.model and density.train.steps == 4000
+    assert control.model.conditioning == "bias" and not control.model.coord_features and control.data == torus.data
+    assert len({r.hash() for r in runs.values()}) == len(runs)

@@ -222,9 +222,9 @@ def torus_control_runs() -> dict[str, RunConfig]:
     depend on the dataset's size) and the paper's conditioning (bias, no coordinate features; to its
     plateau, and at the earlier fixed 5000 steps). The plateau models are section 3.1's own, so a
     laptop run's cache has them."""
-    torus, control = factorization.torus_run("laptop"), factorization.control_run("laptop")
-    fixed = torus.replace(train={"until": "steps", "steps": 4000, "curve_every": 0,
-                                 "eval_steps": tuple(int(s) for s in np.linspace(0, 4000, factorization.SNAPSHOTS["laptop"]).round())})
+    torus, control, budget = factorization.torus_run("laptop"), factorization.control_run("laptop"), preset("laptop").train.steps
+    fixed = torus.replace(train={"until": "steps", "steps": budget, "curve_every": 0,
+                                 "eval_steps": tuple(int(s) for s in np.linspace(0, budget, factorization.SNAPSHOTS["laptop"]).round())})
     return {"laptop, 4000 steps": fixed,
             "laptop, to the plateau": torus,
             "paper's density (d = 0.1), 4000 steps": fixed.replace(train={"eval_steps": ()}, data={"d_x": 0.1, "d_y": 0.1}),
