@@ -70,11 +70,16 @@ def test_laptop_sweeps_give_each_trend_three_points_and_seeds_where_needed():
     assert sweep["lesion_d"] <= 0.25 and sweep["seeds"] >= 3
     lesion = ci.fig11_runs("laptop")[1.0][0]
     assert lesion.data.d_x == 0.25 and lesion.data.holdout.width == 1.0
-    assert sorted(se.SWEEPS["laptop"]) == [8, 16, 32] and all(len(g) >= 3 for grids in se.SWEEPS["laptop"].values() for g in grids.values())
+    assert sorted(se.SWEEPS["laptop"]) == [8, 16] and all(len(g) >= 3 for grids in se.SWEEPS["laptop"].values() for g in grids.values())
+    assert sorted(se.settings("laptop", sizes=[8, 16, 32])) == [8, 16, 32]  # N = 32 by parameter, on the N = 16 grid
     fig5 = se.runs("laptop")  # the same training rule at every N: to the plateau, at most 4000 steps
     assert {(r.train.until, r.train.steps, r.train.curve_every) for r in fig5} == {("plateau", 4000, 500)}
-    assert {r.train.steps for r in perc.runs("laptop")} == {3500}  # the same number of batches for every sweep point
+    # sections 3.2 and 3.3: each model to its plateau within the fixed budget (the same cap for every sweep point)
+    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in ci.runs("laptop")} == {("plateau", 2500, 500)}
+    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in perc.runs("laptop")} == {("plateau", 3500, 500)}
+    assert ci.runs("gpu")[0].train.until == "steps" and perc.runs("gpu")[0].train.until == "steps"
     torus, control = fz.torus_run("laptop"), fz.control_run("laptop")  # section 3.1: both to their plateau, at most 12000 steps
+    assert fz.runs("laptop") == [torus] and fz.runs("gpu") == [fz.torus_run("gpu"), fz.control_run("gpu")]  # the control: bench on the laptop
     assert {(r.train.until, r.train.steps, r.train.curve_every) for r in (torus, control)} == {("plateau", 12000, 1000)}
     assert torus.train.eval_steps == (0, 800, 1600, 2400, 3200, 4000, 8000, 12000) and not control.train.eval_steps
     assert fz.torus_run("gpu").train.until == "steps" and fz.control_run("gpu").train.steps == 20_000  # the GPU keeps its budget
