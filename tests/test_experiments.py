@@ -75,7 +75,7 @@ def test_laptop_sweeps_give_each_trend_three_points_and_seeds_where_needed():
     fig5 = se.runs("laptop")  # the same training rule at every N: to the plateau, at most 4000 steps
     assert {(r.train.until, r.train.steps, r.train.curve_every) for r in fig5} == {("plateau", 4000, 500)}
     # sections 3.2 and 3.3: each model to its plateau within the fixed budget (the same cap for every sweep point)
-    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in ci.runs("laptop")} == {("plateau", 2500, 500)}
+    assert {(r.train.until, r.train.steps, r.train.curve_every) for r in ci.runs("laptop")} == {("plateau", 2500, 625)}
     assert {(r.train.until, r.train.steps, r.train.curve_every) for r in perc.runs("laptop")} == {("plateau", 3500, 500)}
     assert ci.runs("gpu")[0].train.until == "steps" and perc.runs("gpu")[0].train.until == "steps"
     torus, control = fz.torus_run("laptop"), fz.control_run("laptop")  # section 3.1: both to their plateau, at most 12000 steps
