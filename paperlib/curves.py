@@ -10,8 +10,8 @@ carries a paired interval. Read-outs happen at `curve_steps`: every
 plateau, which can stop at the second). A run trained alone and the same run in a stack read out the same labels
 with the same starting noise, so their curves agree up to float rounding.
 
-The rule (`convergence`), fixed before any run: compare the last read-out with the one a quarter
-of the training earlier, for every region of at least `MIN_LABELS` labels, every reading
+The rule (`convergence`), fixed before any run: compare the last read-out with the latest one at
+or before three quarters of its step, for every region of at least `MIN_LABELS` labels, every reading
 (`READINGS`) and the images' mean correlation with the ideal ones, label by label (paired). A
 run is "still learning" where any of these gains is credibly more than a small rise (its
 interval, Bonferroni-corrected for the number of gains, lies above `SHARE_RISE`, or
@@ -28,6 +28,12 @@ gain are what keep a model before its sudden onset of learning (section 3.3: bla
 accuracy still 0%) from reading as a plateau and stopping there. Runs trained to their plateau
 carry the rule's version (`config.PLATEAU_RULE`) in their hash, so a changed rule trains them
 again rather than keeping where an older rule stopped them.
+
+The window is a quarter of the training where the read-outs fall on quarters, as at the `laptop`
+caps of section 3.1 (12,000 steps, read out every 1000), section 3.2 (2500, every 625) and Fig. 5
+(4000, every 500); otherwise it is longer: half at the second read-out, at most 40% from the third
+on (section 3.3's 3500-step cap, every 500, compares with step 2500: 29%). For a curve that only
+rises, a longer window makes "still learning" likelier and "plateaued" later, never the reverse.
 """
 
 from __future__ import annotations

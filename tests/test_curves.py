@@ -41,6 +41,20 @@ def test_the_convergence_rule_on_synthetic_curves(shares, corr, expected):
     assert verdict.to_step == 2000 and verdict.from_step == 1500  # the last quarter
 
 
+@pytest.mark.parametrize("every, last, reference", [
+    (625, 2500, 1875),  # section 3.2's cap: exactly the last quarter
+    (500, 4000, 3000),  # Fig. 5's cap
+    (1000, 12000, 9000),  # the torus's cap
+    (500, 3500, 2500),  # section 3.3's cap: 29% of the training
+    (500, 2500, 1500),  # a grid off the quarters: 40%
+    (500, 1000, 500),  # the second read-out: half
+])
+def test_the_rule_compares_with_the_latest_read_out_at_or_before_three_quarters(every, last, reference):
+    curve = [_point(step, 0.5, 0.8) for step in range(every, last + 1, every)]
+    verdict = curves.convergence(curve)
+    assert (verdict.from_step, verdict.to_step) == (reference, last)
+
+
 def test_labels_turning_both_ways_leave_the_curve_unsettled():
     before, after = _point(1500, 0.5), _point(2000, 0.5)
     for name in curves.READINGS:  # 20 labels turn wrong, 34 turn right: +5.5 points, but not credibly up nor flat
