@@ -49,11 +49,15 @@ def versions() -> dict:
 
 
 def device_info(device=None) -> dict:
-    """The compute device (the CPU, or the named GPU with its compute capability and CUDA)."""
+    """The compute device (the CPU, or the named GPU with its compute capability and CUDA). On a
+    CPU, `cpu_capability` is the vector instruction set PyTorch's kernels use (e.g. AVX2, AVX512):
+    runs on two instruction sets round floats differently and train to different weights, so a
+    bit-for-bit comparison of two runs holds only where it matches."""
     import torch
 
     info = {"device": str(device) if device is not None else "cpu", "threads": torch.get_num_threads(),
-            "machine": platform.machine(), "processor": platform.processor() or None}
+            "machine": platform.machine(), "processor": platform.processor() or None,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
         index = torch.device(device).index or 0
         info.update(gpu=torch.cuda.get_device_name(index), capability=".".join(map(str, torch.cuda.get_device_capability(index))),

@@ -1,5 +1,9 @@
 """The device path: images rendered and noise drawn where the model trains, as on the CPU."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -35,3 +39,12 @@ def test_a_training_batch_is_a_function_of_seed_and_step():
     expected = Schedule(run.diffusion).training_inputs(x0, step_generator(run.train.seed, 7))
     assert all(torch.equal(a, b) for a, b in zip((x_t, t, noise), expected))
     assert not torch.equal(trainer.training_batch(8)[2], noise)
+
+
+def test_provenance_names_the_instruction_set_that_rounds_the_floats():
+    """Two CPUs that differ in it (AVX2, AVX512) train the same run to different weights: the
+    record must say which one a run used. ATEN_CPU_CAPABILITY caps it for a process."""
+    code = "from paperlib.provenance import device_info; print(device_info()['cpu_capability'])"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "DEFAULT"

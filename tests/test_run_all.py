@@ -36,7 +36,7 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     assert (results / "notebooks" / "02_works.ipynb").exists()
     written = json.loads((results / "claims.json").read_text())
     assert [c["verdict"] for c in written["claims"]] == ["reproduced"]
-    assert {"code", "versions", "device", "threads", "time", "command"} <= set(written["provenance"])
+    assert {"code", "versions", "device", "threads", "cpu_capability", "time", "command"} <= set(written["provenance"])
     page = (results / "index.html").read_text()
     assert "notebooks/02_works.ipynb" in page and "figures/fig1_examples.png" in page and "figures/fig1_examples.pdf" in page
     assert "Fig. 1: a 32 x 32 Gaussian bump" in page  # the paper's caption beside the figure
