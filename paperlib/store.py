@@ -273,14 +273,18 @@ def train_all(runs, root=None, workers: int | None = None, progress: bool = True
     """Train and evaluate every run whose evaluation is not cached yet (`plan`, or the plan given
     as `jobs`), in `workers` processes (default `default_workers(devices)`; 1: in this process).
     `devices` lists the GPUs to spread the workers over, e.g. ["cuda:0", "cuda:1"] (default:
-    every GPU of the machine; several workers may share one). The progress bar shows the
-    estimated seconds of training done and left (`cost`), read from the runs' logs."""
+    every GPU of the machine; several workers may share one). Fewer jobs than workers still go to
+    workers: a lone job on the CPU trains on a worker's one thread, as it would beside others, so
+    a model's weights do not depend on which other models a run asked for (the thread count
+    changes the float rounding, and the cache keeps whichever weights came first). The progress
+    bar shows the estimated seconds of training done and left (`cost`), read from the runs' logs."""
     root = str(root if root is not None else paths.runs_root())
     jobs = jobs if jobs is not None else plan(runs, root, devices[0] if devices else None)
     if not jobs:
         return
-    workers = min(len(jobs), workers or default_workers(devices))
-    if workers <= 1:  # one process (a single GPU, Colab): the whole run's estimate, model k of n
+    requested = workers or default_workers(devices)
+    workers = min(len(jobs), requested)
+    if requested <= 1:  # one process (a single GPU, Colab): the whole run's estimate, model k of n
         total = len(jobs.runs)
         bar = tqdm(total=round(sum(jobs.seconds)), disable=not progress, unit="s", desc=f"train {total} model(s)")
         done = 0

@@ -1,5 +1,6 @@
 """The run cache's parallel training and cached evaluations, and the section experiments' logic."""
 
+import json
 import math
 
 import numpy as np
@@ -26,6 +27,14 @@ def test_train_all_in_two_workers_then_everything_is_cached(tmp_path):
     assert stamps == {r.hash(): (store.run_dir(r, tmp_path) / "evaluation.npz").stat().st_mtime_ns for r in runs}
     ev = store.evaluation(runs[1], tmp_path)
     assert ev.images.shape == (256, 16, 16) and ev.activations["layer4"].shape[0] == 256
+
+
+def test_a_lone_job_trains_in_a_one_thread_worker_as_beside_others(tmp_path):
+    """Threads change the float rounding: a model asked for alone must come out as in a full run."""
+    run = _tiny()
+    store.train_all([run], tmp_path, workers=2, progress=False)
+    record = json.loads((store.run_dir(run, tmp_path) / "run.json").read_text())
+    assert record["finished"]["threads"] == 1
 
 
 def test_alone_and_stacked_in_a_worker_give_the_same_model(tmp_path):
