@@ -29,10 +29,9 @@ accuracy still 0%) from reading as a plateau and stopping there. Runs trained to
 carry the rule's version (`config.PLATEAU_RULE`) in their hash, so a changed rule trains them
 again rather than keeping where an older rule stopped them.
 
-The window is a quarter of the training where the read-outs fall on quarters, as at the `laptop`
-caps of section 3.1 (12,000 steps, read out every 1000), section 3.2 (2500, every 625) and Fig. 5
-(4000, every 500); otherwise it is longer: half at the second read-out, at most 40% from the third
-on (section 3.3's 3500-step cap, every 500, compares with step 2500: 29%). For a curve that only
+The window is a quarter of the training where the read-outs fall on quarters of the last step
+(every 625 to 2500 compares with 1875); otherwise it is longer: half at the second read-out, at
+most 40% from the third on (every 500 to 3500 compares with 2500: 29%). For a curve that only
 rises, a longer window makes "still learning" likelier and "plateaued" later, never the reverse.
 """
 
