@@ -15,7 +15,8 @@ evaluations are cached by configuration hash under runs/ (results/smoke/runs for
 by all notebooks, so a second run trains nothing and an interrupted one resumes. Executed
 notebooks (and their HTML renderings), figures (PNG and PDF), `claims.json` / `claims.md` and
 `index.html` go to results/<preset>/. A failing notebook does not stop the others; the exit code
-is non-zero when any failed.
+is non-zero when any failed. On x86 CPUs the kernels are capped at AVX2 (`--native-cpu` lifts the
+cap), so an AVX-512 CPU trains the same weights as the AVX2 CPUs the README's table came from.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from traitlets.config import Config
 
 from paperlib import claims, cost, paths, provenance, report, store
 from paperlib.config import PRESETS, RunConfig, resolve_preset
-from paperlib.device import deterministic_mode
+from paperlib.device import cap_cpu_instruction_set, deterministic_mode
 from paperlib.experiments import BY_NOTEBOOK, Section
 from paperlib.train import stop_on_signals
 
@@ -219,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                         help="training precision (auto: bf16 on GPUs of compute capability >= 8, else fp32; fp16 trains runs alone)")
     p.add_argument("--deterministic", action="store_true", help="bit-exact GPU training (deterministic algorithms; slower)")
+    p.add_argument("--native-cpu", action="store_true",
+                        help="use the CPU's widest vector instructions (e.g. AVX-512) instead of capping them at AVX2 on x86 CPUs; "
+                             "faster there, but the models then differ in rounding from those of AVX2 CPUs, the README table's")
     p.add_argument("--dry-run", action="store_true", help="list the models, their status and the estimated time; train nothing")
     p.add_argument("--status", action="store_true", help="list which models are done, running, partial or missing")
     p.add_argument("--gpu", choices=sorted(cost.SHEETS), help="estimate (--dry-run) or plan (--launcher slurm) for this GPU")
@@ -237,6 +241,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
+    if not args.native_cpu:
+        cap_cpu_instruction_set()  # before any tensor work here; workers and kernels inherit it
     preset = resolve_preset(args.preset)
     notebooks = choose_notebooks(args.notebooks, args.only, cli)
     results = (args.results.resolve() / preset) if args.results else paths.results_dir(preset)

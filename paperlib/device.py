@@ -7,15 +7,16 @@ fp16 with a gradient scaler is an explicit option for a run trained alone (`prec
 a stack has no per-run scaler, and the small models of the fast presets are bound by kernel
 launches, not arithmetic, so fp16 buys them nothing.
 
-Process-wide settings (threads, TF32, the current GPU, deterministic algorithms) are not set by
-the library: entry points and worker processes call `enable_tf32`, `init_worker` and
-`deterministic_mode`.
+Process-wide settings (threads, TF32, the current GPU, deterministic algorithms, the CPU's
+instruction set) are not set by the library: entry points and worker processes call
+`enable_tf32`, `init_worker`, `deterministic_mode` and `cap_cpu_instruction_set`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 
 import torch
 
@@ -75,6 +76,25 @@ def deterministic_mode() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
+
+
+# The variables that cap PyTorch's own kernels (ATen), oneDNN's convolutions and MKL's BLAS at AVX2.
+AVX2_CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def cap_cpu_instruction_set(environ=os.environ, machine: str | None = None) -> dict[str, str]:
+    """Cap the CPU kernels of this process and of every process it starts afterwards (training
+    workers, notebook kernels, submitit tasks) at AVX2, on x86 CPUs; for entry points, before any
+    tensor work. Why: AVX-512 and AVX2 kernels round floats differently, and over thousands of
+    steps a model parts from its AVX2 twin as another seed's would; on the AVX-512 CPU five
+    borderline verdicts moved (README "Stability"), and the cap gave the AVX2 numbers back to every
+    printed digit at 4% of training and 11% of sampling speed (BENCHMARKS.md). A variable the user
+    set is kept. Returns the variables it set (none on other CPUs, e.g. ARM)."""
+    if (machine or platform.machine()).lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return {}
+    added = {name: value for name, value in AVX2_CAP.items() if name not in environ}
+    environ.update(added)
+    return added
 
 
 def worker_devices(devices: list[str] | None, workers: int, device_count: int) -> list[str]:

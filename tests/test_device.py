@@ -1,6 +1,7 @@
 """The device path: images rendered and noise drawn where the model trains, as on the CPU."""
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import torch
 
 from paperlib import data
 from paperlib.config import preset
+from paperlib.device import cap_cpu_instruction_set
 from paperlib.diffusion import Schedule
 from paperlib.train import Trainer, step_generator
 
@@ -48,3 +50,21 @@ def test_provenance_names_the_instruction_set_that_rounds_the_floats():
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "DEFAULT"
+
+
+def test_the_instruction_set_cap_is_avx2_on_x86_keeps_what_the_user_set_and_spares_other_cpus():
+    environ = {"MKL_CBWR": "COMPATIBLE"}
+    added = cap_cpu_instruction_set(environ, machine="x86_64")
+    assert added == {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    assert environ["MKL_CBWR"] == "COMPATIBLE" and environ["ATEN_CPU_CAPABILITY"] == "avx2"
+    arm = {}
+    assert cap_cpu_instruction_set(arm, machine="arm64") == {} and arm == {}
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="the cap is for x86 CPUs")
+def test_the_cap_set_before_any_tensor_work_caps_this_process():
+    """run_all sets it after importing torch; PyTorch reads it at its first kernel, so it still holds."""
+    code = ("import os, torch\nfrom paperlib.device import cap_cpu_instruction_set\nos.environ.pop('ATEN_CPU_CAPABILITY', None)\n"
+            "cap_cpu_instruction_set()\ntorch.ones(64).exp()\nprint(torch.backends.cpu.get_cpu_capability())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in ("AVX2", "DEFAULT")  # DEFAULT on a CPU without AVX2; never AVX512

@@ -1,4 +1,5 @@
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     _notebook(nbs / "02_works.ipynb", "from pathlib import Path\nimport matplotlib.pyplot as plt\nfrom paperlib import claims as C, plots\n"
               "C.record(results_dir, '02_works', [C.Claim(claim='c', section='2', figure='Fig. 1', paper='1', criterion='exact', "
               "estimate=C.Estimate(1, 1, 1), verdict=C.exact(preset == 'smoke'), kind='arithmetic')])\n"
-              "plots.save(plt.figure(), Path(results_dir) / 'figures', 'fig1_examples')")
+              "plots.save(plt.figure(), Path(results_dir) / 'figures', 'fig1_examples')\n"
+              "import os\nPath(results_dir, 'isa.txt').write_text(os.environ.get('ATEN_CPU_CAPABILITY', 'native'))")
     out = _run_all("--preset", "smoke", "--notebooks", str(nbs), "--results", str(tmp_path / "results"))
     assert out.returncode == 1
     assert "FAILED 01_fails.ipynb" in out.stdout and "1/2 notebooks ran" in out.stdout
@@ -37,6 +39,9 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     written = json.loads((results / "claims.json").read_text())
     assert [c["verdict"] for c in written["claims"]] == ["reproduced"]
     assert {"code", "versions", "device", "threads", "cpu_capability", "time", "command"} <= set(written["provenance"])
+    # the notebook's kernel inherits the instruction-set cap that run_all sets on x86 CPUs
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert (results / "isa.txt").read_text() == ("avx2" if x86 else "native")
     page = (results / "index.html").read_text()
     assert "notebooks/02_works.ipynb" in page and "figures/fig1_examples.png" in page and "figures/fig1_examples.pdf" in page
     assert "Fig. 1: a 32 x 32 Gaussian bump" in page  # the paper's caption beside the figure
