@@ -87,9 +87,9 @@ def cap_cpu_instruction_set(environ=os.environ, machine: str | None = None) -> d
     workers, notebook kernels, submitit tasks) at AVX2, on x86 CPUs; for entry points, before any
     tensor work. Why: AVX-512 and AVX2 kernels round floats differently, and over thousands of
     steps a model parts from its AVX2 twin as another seed's would; on the AVX-512 CPU five
-    borderline verdicts moved (README "Stability"), and the cap gave the AVX2 numbers back to every
-    printed digit at 4% of training and 11% of sampling speed (BENCHMARKS.md). A variable the user
-    set is kept. Returns the variables it set (none on other CPUs, e.g. ARM)."""
+    borderline verdicts moved (README "Stability"), and capped it gave the AVX2 machine's claims
+    table back to every printed digit, at a few percent of speed (BENCHMARKS.md, session 10). A
+    variable the user set is kept. Returns the variables it set (none on other CPUs, e.g. ARM)."""
     if (machine or platform.machine()).lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return {}
     added = {name: value for name, value in AVX2_CAP.items() if name not in environ}
