@@ -15,7 +15,10 @@ CPU, `python -m paperlib.bench gpu` / `gpu-check` on a GPU), the measured images
 hold, per image size N and stack size K, the images/s of one worker training the K runs together
 (the stack's total), and seconds to evaluate one model. The package ships the table of the
 project's 2-core CPU (`throughput.json`); a bench run saves the machine's own table to
-`$PAPERLIB_CACHE/throughput.json` (default `~/.cache/paperlib`).
+`$PAPERLIB_CACHE/throughput.json` (default `~/.cache/paperlib`), which estimates then use. Stack
+sizes (`store.plan`) come from the shipped tables alone: a run in a stack rounds differently from
+the same run alone (grouped convolutions), so the plan is part of a model's numerics, and a bench
+run on this machine must not change which weights a configuration trains to.
 """
 
 from __future__ import annotations
@@ -205,9 +208,14 @@ def step_seconds(run: RunConfig, device: DeviceSheet, K: int = 1, graphs: bool =
 
 # --- measured tables ----------------------------------------------------------------------------------
 
+def shipped_tables() -> dict:
+    """Device name -> table, as the package ships them (the project's machines)."""
+    return json.loads(SHIPPED.read_text()) if SHIPPED.exists() else {}
+
+
 def load_tables() -> dict:
     """Device name -> table: the shipped tables, updated by this machine's own measurements."""
-    tables = json.loads(SHIPPED.read_text()) if SHIPPED.exists() else {}
+    tables = shipped_tables()
     if cache_file().exists():
         tables.update(json.loads(cache_file().read_text()))
     return tables

@@ -179,7 +179,9 @@ def plan(runs, root=None, device=None, tables: dict | None = None) -> Plan:
     """Jobs for `train_all`: the runs not evaluated yet, deduplicated; runs that share a
     `stack_key` and have not started are packed into stacks of the size `cost.best_stack` gives
     for `device` (a device name of the throughput tables, a torch device, or None for this
-    machine); runs already started, or with `eval_steps`, alone."""
+    machine) from `tables`, by default the shipped ones (not this machine's own measurements: the
+    stacks are part of the numerics, `paperlib.cost`); runs already started, or with `eval_steps`,
+    alone. The estimated seconds use `tables`, by default this machine's."""
     todo = {run.hash(): run for run in runs if not is_evaluated(run, root)}
     groups: dict[str, list[RunConfig]] = {}
     jobs = []
@@ -191,7 +193,7 @@ def plan(runs, root=None, device=None, tables: dict | None = None) -> Plan:
         else:
             groups.setdefault(key, []).append(run)
     for members in groups.values():
-        size = cost.best_stack(members[0], device, tables)
+        size = cost.best_stack(members[0], device, tables if tables is not None else cost.shipped_tables())
         jobs += [members[i:i + size] for i in range(0, len(members), size)]
     seconds = [sum(cost.run_seconds(r, device, tables, len(job)) for r in job) for job in jobs]
     order = sorted(range(len(jobs)), key=lambda i: seconds[i], reverse=True)

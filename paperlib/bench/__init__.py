@@ -1,5 +1,7 @@
 """Benchmarks: `python -m paperlib.bench NAME [options]`. Each prints its figures as it goes and
-ends with one line holding a JSON object of them.
+ends with one line holding a JSON object of them, with the CPU instruction set it ran on
+(`cpu_capability`): capped at AVX2 on x86 CPUs, as `run_all.py` trains, unless `--native-cpu`
+comes before NAME.
 
   train               train a preset's bump model, report steps, images/s, minutes, accuracy
   time-to-accuracy    accuracy of the EMA model at fixed wall-clock intervals; --baseline runs

@@ -6,6 +6,9 @@ import argparse
 import json
 import sys
 
+import torch
+
+from ..device import cap_cpu_instruction_set
 from . import __doc__ as DOC
 from .analysis import bench_geometry, bench_percolation
 from .gpucheck import bench_gpu_check
@@ -15,6 +18,8 @@ from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_toru
 
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m paperlib.bench", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    out.add_argument("--native-cpu", action="store_true",
+                     help="measure with the CPU's widest vector instructions; by default capped at AVX2 on x86 CPUs, as run_all.py trains")
     sub = out.add_subparsers(dest="name", required=True)
     p = sub.add_parser("train")
     p.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "paper"])
@@ -86,11 +91,13 @@ def _measurement_parsers(sub) -> None:
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
+    if not args.native_cpu:
+        cap_cpu_instruction_set()  # before any tensor work; the bench's worker processes inherit it
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
              "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "gpu-check": bench_gpu_check,
              "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes,
              "torus-controls": bench_torus_controls, "sampling-batch": bench_sampling_batch}[args.name]
-    figures = bench(args)
+    figures = {**bench(args), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=True, default=str))
 
