@@ -143,6 +143,7 @@ class Trainer:
         self.step, self.elapsed, self.last_loss, self.finished = 0, 0.0, float("nan"), False
         self.history: list[dict] = []
         self.curve: list[dict] = []
+        self.stacked_with: list[str] = []  # the runs trained beside this one in a stack: they change its rounding
         self.log_every = log_every
         self._epoch_cache: dict = {}
         self.folder = RunFolder(out_dir) if out_dir is not None else None
@@ -199,7 +200,8 @@ class Trainer:
         """The resumable state: what a checkpoint holds, and what a stack reads and writes back."""
         return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "history": list(self.history), "finished": self.finished, "config_hash": self.run.hash()}
+                "scaler": self.scaler.state_dict(), "history": list(self.history), "finished": self.finished, "config_hash": self.run.hash(),
+                "stacked_with": list(self.stacked_with)}
 
     def load_state_dict(self, state: dict) -> None:
         if state["config_hash"] not in (self.run.hash(), self.run.legacy_hash()):
@@ -213,6 +215,7 @@ class Trainer:
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.finished = bool(state.get("finished", self.step >= self.run.train.steps))
         self.history = list(state["history"])
+        self.stacked_with = list(state.get("stacked_with", self.stacked_with))  # older checkpoints lack it
 
     def checkpoint(self) -> None:
         """Save the resumable state into the run folder, if there is one (what a stop does too)."""
@@ -272,7 +275,7 @@ class Trainer:
         atomic_write(self.folder.weights_path, lambda tmp: save_file(state, str(tmp), metadata=meta))
         self.folder.write_record({"hash": self.run.hash(), "steps": self.step, "train_seconds": round(self.elapsed, 2),
                                   "final_loss": self.last_loss, "convergence": curves.convergence(self.curve).to_dict(),
-                                  "finished": provenance.collect(self.device)})
+                                  "stacked_with": self.stacked_with, "finished": provenance.collect(self.device)})
 
     def fit(self, callbacks: tuple[Callback, ...] = (), until: int | None = None, progress: bool = True,
             deadline: float | None = None, checkpoint_every: int | None = None) -> "Trainer":

@@ -29,6 +29,8 @@ def test_a_stack_of_three_ends_where_each_run_ends_alone(tmp_path):
     for a, s in zip(alone, stacked):
         assert s.step == a.step == 10 and _close(a, s, atol=1e-4)  # Adam turns grouped-conv rounding into ~1e-5
         assert (s.out_dir / "model.safetensors").exists()
+        others = sorted(r.hash() for r in runs if r is not s.run)
+        assert s.folder.read_record()["stacked_with"] == others and a.folder.read_record()["stacked_with"] == []
         own, theirs = read_log(a.out_dir), read_log(s.out_dir)  # the stack logs each run as the run logs itself
         assert [(line["step"], line["lr"]) for line in theirs] == [(line["step"], line["lr"]) for line in own]
         assert np.allclose([line["loss"] for line in theirs], [line["loss"] for line in own], rtol=1e-3)
@@ -60,6 +62,7 @@ def test_a_killed_stack_resumes_bit_identical(tmp_path):
         assert _close(a, b, atol=0.0)
     alone = Trainer(runs[1], out_dir=tmp_path / "b" / runs[1].hash())  # a stacked run's checkpoint resumes alone
     assert alone.step == 10 and _close(alone, resumed[1], atol=0.0)
+    assert alone.stacked_with == sorted(r.hash() for r in runs if r is not runs[1])  # the checkpoint says where it trained
 
 
 def test_only_compatible_runs_stack():
