@@ -107,7 +107,7 @@ class StackedTrainer:
             raise ValueError(f"trainers: runs of a stack must be at the same step, got {sorted(steps)}")
         if trainers[0].dtype == torch.float16:
             raise ValueError("trainers: fp16 needs a gradient scaler per run; stacks train in the device's policy (bf16 or fp32)")
-        for t in trainers:  # the stack a run starts in (one that shrinks as runs plateau keeps it)
+        for t in trainers:  # the stack a run starts in; the smaller stacks left as runs plateau keep that list
             t.stacked_with = t.stacked_with or sorted(o.run.hash() for o in trainers if o is not t)
         self.trainers = trainers
         self.compile = compile
