@@ -9,7 +9,8 @@ launches, not arithmetic, so fp16 buys them nothing.
 
 Process-wide settings (threads, TF32, the current GPU, deterministic algorithms, the CPU's
 instruction set) are not set by the library: entry points and worker processes call
-`enable_tf32`, `init_worker`, `deterministic_mode` and `cap_cpu_instruction_set`.
+`enable_tf32`, `init_worker` and `deterministic_mode`; entry points call
+`cap_cpu_instruction_set`, whose variables the processes they start inherit.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def deterministic_mode() -> None:
 AVX2_CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
+def is_x86(machine: str | None = None) -> bool:
+    """Whether `machine` (default: this one, `platform.machine()`) is an x86 CPU, where the cap applies."""
+    return (machine or platform.machine()).lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
 def cap_cpu_instruction_set(environ=os.environ, machine: str | None = None) -> dict[str, str]:
     """Cap the CPU kernels of this process and of every process it starts afterwards (training
     workers, notebook kernels, submitit tasks) at AVX2, on x86 CPUs; for entry points, before any
@@ -90,7 +96,7 @@ def cap_cpu_instruction_set(environ=os.environ, machine: str | None = None) -> d
     borderline verdicts moved (README "Stability"), and capped it gave the AVX2 machine's claims
     table back to every printed digit, at a few percent of speed (BENCHMARKS.md, session 10). A
     variable the user set is kept. Returns the variables it set (none on other CPUs, e.g. ARM)."""
-    if (machine or platform.machine()).lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+    if not is_x86(machine):
         return {}
     added = {name: value for name, value in AVX2_CAP.items() if name not in environ}
     environ.update(added)

@@ -1,7 +1,8 @@
 import json
-import platform
 import subprocess
 import sys
+
+from paperlib.device import is_x86
 
 
 def test_percolation_bench_ends_with_one_json_line():
@@ -10,7 +11,7 @@ def test_percolation_bench_ends_with_one_json_line():
     figures = json.loads(out[-1])
     assert figures["bench"] == "percolation" and len(figures["mass_ratio"]) == 5
     assert figures["critical_fraction"][0] is None  # sigma = 0.1 never percolates at 0.005
-    if platform.machine().lower() in ("x86_64", "amd64"):  # capped at AVX2 as run_all.py trains, on any x86 CPU
+    if is_x86():  # capped at AVX2 as run_all.py trains, on any x86 CPU
         assert figures["cpu_capability"] in ("AVX2", "DEFAULT")
 
 

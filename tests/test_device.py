@@ -1,7 +1,6 @@
 """The device path: images rendered and noise drawn where the model trains, as on the CPU."""
 
 import os
-import platform
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import torch
 
 from paperlib import data
 from paperlib.config import preset
-from paperlib.device import cap_cpu_instruction_set
+from paperlib.device import cap_cpu_instruction_set, is_x86
 from paperlib.diffusion import Schedule
 from paperlib.train import Trainer, step_generator
 
@@ -61,7 +60,7 @@ def test_the_instruction_set_cap_is_avx2_on_x86_keeps_what_the_user_set_and_spar
     assert cap_cpu_instruction_set(arm, machine="arm64") == {} and arm == {}
 
 
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="the cap is for x86 CPUs")
+@pytest.mark.skipif(not is_x86(), reason="the cap is for x86 CPUs")
 def test_the_cap_set_before_any_tensor_work_caps_this_process():
     """run_all sets it after importing torch; PyTorch reads it at its first kernel, so it still holds."""
     code = ("import os, torch\nfrom paperlib.device import cap_cpu_instruction_set\nos.environ.pop('ATEN_CPU_CAPABILITY', None)\n"

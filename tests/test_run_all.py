@@ -1,10 +1,11 @@
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat as nbf
+
+from paperlib.device import is_x86
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +41,7 @@ def test_run_all_continues_past_a_failure_and_exits_nonzero(tmp_path):
     assert [c["verdict"] for c in written["claims"]] == ["reproduced"]
     assert {"code", "versions", "device", "threads", "cpu_capability", "time", "command"} <= set(written["provenance"])
     # the notebook's kernel inherits the instruction-set cap that run_all sets on x86 CPUs
-    x86 = platform.machine().lower() in ("x86_64", "amd64")
-    assert (results / "isa.txt").read_text() == ("avx2" if x86 else "native")
+    assert (results / "isa.txt").read_text() == ("avx2" if is_x86() else "native")
     page = (results / "index.html").read_text()
     assert "notebooks/02_works.ipynb" in page and "figures/fig1_examples.png" in page and "figures/fig1_examples.pdf" in page
     assert "Fig. 1: a 32 x 32 Gaussian bump" in page  # the paper's caption beside the figure
