@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import warnings
 from pathlib import Path
@@ -43,6 +44,15 @@ UNTRAINED = "untrained.npz"
 EVALUATIONS = "evaluations"
 LOCK = ".lock"
 FILES = (CONFIG, CHECKPOINT, PREVIOUS_CHECKPOINT, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, UNTRAINED, EVALUATIONS, LOCK)
+# What a run that travels holds (`paperlib.runs`): every file but its resumable state and lock.
+TRAVELLING = (CONFIG, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, UNTRAINED)
+EVALUATION_AT = re.compile(rf"{EVALUATIONS}/eval_[0-9]{{8}}\.npz")
+HASH = re.compile(r"[0-9a-f]{12}")
+
+
+def is_travelling_file(rel: str) -> bool:
+    """Whether `rel` (a path relative to a run folder, with "/") names a file a run that travels holds."""
+    return rel in TRAVELLING or EVALUATION_AT.fullmatch(rel) is not None
 
 
 class Damaged(Exception):

@@ -8,8 +8,11 @@ prune the optimiser checkpoints of finished runs.
 
 An archive holds, per run, everything but its resumable state (`checkpoint*.pt`): the weights,
 records, log, learning curve and evaluations, and a `manifest.json` with every file's SHA-256.
-Import refuses an archive whose files do not match their manifest, or a folder whose name is not
-its configuration's hash, and never overwrites a run already in the cache. With the imported
+Archives are shared, so import reads one as a stranger's: before writing anything it refuses a
+member that is not a regular file (links, devices), a name given twice, a size no run file has, a
+path that is absolute, climbs out with "..", or names a file no run folder holds, files that do
+not match their manifest, and a folder whose name is not its configuration's hash. It never
+overwrites a run already in the cache. Errors on the command line are one line, exit status 1. With the imported
 cache, `run_all.py` trains nothing that the archive holds and rebuilds every figure from it.
 """
 
@@ -21,14 +24,24 @@ import io
 import json
 import sys
 import tarfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 from . import paths, runfolder, store
 from .config import PRESETS, RunConfig
 from .experiments import SECTIONS
+from .files import atomic_write
 
 MANIFEST = "manifest.json"
 KEPT_OUT = (runfolder.CHECKPOINT, runfolder.PREVIOUS_CHECKPOINT, runfolder.LOCK)
+# The largest file a run folder holds is the `paper` model's weights (about 95 MB); an archive
+# member declaring more than this is refused before it is read.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_MANIFEST_BYTES = 16 << 20
+
+
+class ArchiveError(ValueError):
+    """An archive that cannot be exported or imported as it is; nothing was written."""
 
 
 def preset_runs(preset: str) -> list[RunConfig]:
@@ -44,62 +57,134 @@ def _files(folder: Path) -> list[Path]:
 
 
 def export(preset: str, archive, root=None) -> dict:
-    """Write the preset's trained runs (weights and results, no checkpoints) to a .tar.gz; returns the manifest."""
+    """Write the preset's trained runs (weights and results, no checkpoints) to a .tar.gz; returns
+    the manifest. A cache holding none of them is an error, and no archive is written."""
     root = Path(root if root is not None else paths.runs_dir(preset))
+    trained = [run for run in preset_runs(preset) if store.folder(run, root).trained]
+    if not trained:
+        raise ArchiveError(f"{root} holds no trained run of the {preset!r} preset: nothing to export (is --runs right?)")
     manifest = {"preset": preset, "runs": {}}
-    with tarfile.open(archive, "w:gz") as tar:
-        for run in preset_runs(preset):
-            here = store.folder(run, root)
-            if not here.trained:
-                continue
-            entries = {}
-            for path in _files(here.path):
-                data = path.read_bytes()
-                name = f"{run.hash()}/{path.relative_to(here.path)}"
-                entries[str(path.relative_to(here.path))] = _sha256(data)
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            manifest["runs"][run.hash()] = entries
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode()
-        info = tarfile.TarInfo(MANIFEST)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+
+    def write(tmp: Path) -> None:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for run in trained:
+                here = store.folder(run, root)
+                entries = {}
+                for path in _files(here.path):
+                    rel = path.relative_to(here.path).as_posix()
+                    if not runfolder.is_travelling_file(rel):
+                        continue
+                    data = path.read_bytes()
+                    entries[rel] = _sha256(data)
+                    _add(tar, f"{run.hash()}/{rel}", data)
+                manifest["runs"][run.hash()] = entries
+            _add(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+
+    atomic_write(archive, write)
     return manifest
 
 
-def import_archive(archive, root=None) -> list[str]:
-    """Add an exported archive's runs to the cache `root`, after checking every file against the
-    manifest and every folder against its configuration's hash; returns the runs added."""
-    root = Path(root if root is not None else paths.runs_root())
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _check_name(run_hash: str, rel: str) -> None:
+    """Refuse a manifest entry that could land outside its run folder, or that names a file no run
+    folder holds: an archive is shared between people, so it is read as if written by a stranger."""
+    where = f"{run_hash}/{rel}"
+    if not runfolder.HASH.fullmatch(run_hash):
+        raise ArchiveError(f"{run_hash!r} is not a run folder's name (12 hex digits)")
+    if rel.startswith(("/", "\\")) or PurePosixPath(rel).is_absolute() or (len(rel) > 1 and rel[1] == ":"):
+        raise ArchiveError(f"{where}: an absolute path")
+    if ".." in PurePosixPath(rel).parts or "\\" in rel:
+        raise ArchiveError(f"{where}: a path that leaves its run folder")
+    if not runfolder.is_travelling_file(rel):
+        raise ArchiveError(f"{where}: not a file a run folder holds ({', '.join(runfolder.TRAVELLING)}, {runfolder.EVALUATIONS}/eval_<step>.npz)")
+
+
+def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+    """The archive's members by name: regular files of a sane size only (no links, devices,
+    folders or repeated names)."""
+    members = {}
+    for m in tar.getmembers():
+        if not m.isreg():
+            kind = "a symbolic link" if m.issym() else "a hard link" if m.islnk() else "a folder" if m.isdir() else "a device or pipe"
+            raise ArchiveError(f"member {m.name!r} is {kind}; an archive of runs holds regular files only")
+        if m.name in members:
+            raise ArchiveError(f"member {m.name!r} appears twice")
+        limit = MAX_MANIFEST_BYTES if m.name == MANIFEST else MAX_MEMBER_BYTES
+        if m.size > limit:
+            raise ArchiveError(f"member {m.name!r} declares {m.size} bytes, more than any run file ({limit})")
+        members[m.name] = m
+    return members
+
+
+def read_archive(archive) -> dict[str, dict[str, bytes]]:
+    """An exported archive's runs (hash -> file -> bytes), every name, size, link and SHA-256
+    checked against the manifest and every folder against its configuration's hash; raises
+    `ArchiveError` at the first fault, having written nothing."""
+    try:
+        return _read_archive(archive)
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise ArchiveError(f"not a readable .tar.gz ({type(error).__name__}: {error})") from error
+
+
+def _read_archive(archive) -> dict[str, dict[str, bytes]]:
     with tarfile.open(archive, "r:gz") as tar:
-        members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        members = _members(tar)
         if MANIFEST not in members:
-            raise ValueError(f"archive: {archive} has no {MANIFEST}; was it written by `python -m paperlib.runs export`?")
-        manifest = json.loads(tar.extractfile(members[MANIFEST]).read())
+            raise ArchiveError(f"no {MANIFEST}; was it written by `python -m paperlib.runs export`?")
+        try:
+            manifest = json.loads(tar.extractfile(members[MANIFEST]).read())
+            listed = {run_hash: dict(entries) for run_hash, entries in manifest["runs"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ArchiveError(f"{MANIFEST} is not a manifest of runs ({error})") from error
+        for run_hash, entries in listed.items():
+            for rel in entries:
+                _check_name(run_hash, rel)
+        unlisted = set(members) - {MANIFEST} - {f"{h}/{rel}" for h, entries in listed.items() for rel in entries}
+        if unlisted:
+            raise ArchiveError(f"member {sorted(unlisted)[0]!r} is not in the manifest")
         contents = {}
-        for run_hash, entries in manifest["runs"].items():
+        for run_hash, entries in listed.items():
             files = {}
             for rel, digest in entries.items():
                 member = members.get(f"{run_hash}/{rel}")
                 data = tar.extractfile(member).read() if member is not None else None
                 if data is None or _sha256(data) != digest:
-                    raise ValueError(f"archive: {run_hash}/{rel} is missing or does not match its SHA-256 in the manifest")
+                    raise ArchiveError(f"{run_hash}/{rel} is missing or does not match its SHA-256 in the manifest")
                 files[rel] = data
-            config = RunConfig.from_dict(json.loads(files[runfolder.CONFIG]))
+            if runfolder.CONFIG not in files:
+                raise ArchiveError(f"{run_hash} has no {runfolder.CONFIG}")
+            try:
+                config = RunConfig.from_dict(json.loads(files[runfolder.CONFIG]))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ArchiveError(f"{run_hash}/{runfolder.CONFIG} is not a run configuration ({error})") from error
             if config.hash() != run_hash:
-                raise ValueError(f"archive: folder {run_hash} holds the run {config.hash()}")
+                raise ArchiveError(f"folder {run_hash} holds the run {config.hash()}")
             contents[run_hash] = files
+    return contents
+
+
+def import_archive(archive, root=None) -> list[str]:
+    """Add an exported archive's runs to the cache `root` (`read_archive` checks all of it first);
+    a run the cache has trained already is left alone. Returns the runs added."""
+    root = Path(root if root is not None else paths.runs_root())
+    contents = read_archive(archive)
     added = []
     for run_hash, files in contents.items():
         here = runfolder.RunFolder(root / run_hash)
         if here.trained:
             continue
         with here.lock():
+            inside = here.path.resolve()
             for rel, data in files.items():
                 target = here.path / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                if not target.resolve().is_relative_to(inside):  # a symbolic link already in the cache
+                    raise ArchiveError(f"{target} resolves outside {here.path}")
+                atomic_write(target, lambda tmp, data=data: tmp.write_bytes(data))
         added.append(run_hash)
     return added
 
@@ -133,6 +218,15 @@ def main(argv=None) -> int:
     p.add_argument("preset", choices=PRESETS)
     p.add_argument("--runs", type=Path)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ArchiveError, tarfile.TarError, OSError) as error:
+        where = f"{args.archive}: " if getattr(args, "archive", None) and not str(error).startswith(str(args.archive)) else ""
+        print(f"{parser.prog} {args.verb}: error: {where}{error}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     if args.verb == "export":
         manifest = export(args.preset, args.archive, args.runs)
         print(f"{len(manifest['runs'])} trained run(s) -> {args.archive} ({args.archive.stat().st_size / 1e6:.1f} MB)")
@@ -151,7 +245,6 @@ def main(argv=None) -> int:
             print(f"{run.hash()}  N={run.data.N:<3d} {run.data.family:13s} {here.status():8s} {record['steps']:6d} steps  "
                   f"{record['convergence']:15s} {size:6.1f} MB")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
