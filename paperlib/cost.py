@@ -16,14 +16,25 @@ hold, per image size N and stack size K, the images/s of one worker training the
 (the stack's total), and seconds to evaluate one model. The package ships the table of the
 project's 2-core CPU (`throughput.json`); a bench run saves the machine's own table to
 `$PAPERLIB_CACHE/throughput.json` (default `~/.cache/paperlib`), which estimates then use. Stack
-sizes (`store.plan`) come from the shipped tables alone: a run in a stack rounds differently from
+sizes (`scheduler.plan`) come from the shipped tables alone: a run in a stack rounds differently from
 the same run alone (grouped convolutions), so the plan is part of a model's numerics, and a bench
-run on this machine must not change which weights a configuration trains to.
+run on this machine must not change which weights a configuration trains to. A GPU is known by
+its torch name wherever a plan is made (None and "cuda:N" resolve to it), so the default launcher
+plans the stacks `--dry-run --gpu NAME` shows. A job also pays its start-up and, for a stack on a
+GPU, its compile (`job_overhead`); the stack size that trains a run in the fewest seconds,
+overhead shared, wins, and a tie goes to the larger stack.
+
+Counting a step's work means building and stepping real networks (a minute for the paper's UNet
+on a CPU), so the counts of every preset's networks ship with the package (`stepwork.json`,
+written by `python -m paperlib.bench step-work --ship`); a network not in it is counted once and
+kept in `$PAPERLIB_CACHE/stepwork.json`. A dry run thus plans in seconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -36,41 +47,26 @@ from torch.utils._pytree import tree_leaves
 from .config import DataConfig, RunConfig
 from .curves import curve_steps, readout_steps
 from .files import atomic_write_json
+from .gpus import GENERIC_GPU, SHEETS, DeviceSheet
 
 SHIPPED = Path(__file__).with_name("throughput.json")
+SHIPPED_WORK = Path(__file__).with_name("stepwork.json")
 MIN_GAIN = 1.1  # stack only where it trains at least 10% more images per second per model
 COMPUTE_EFFICIENCY = 0.4  # the share of a GPU's peak that convolutions of these sizes reach (assumed)
 GRAPH_LAUNCH_SHARE = 0.1  # host time per op under CUDA graphs, relative to eager (assumed)
 CPU_FLOPS = 20e9  # a CPU without a measured table: 20% of 100 GFLOP/s
+COMPILE_SECONDS = 40.0  # torch.compile of a stack on a GPU, forward and backward, CUDA graphs (assumed)
+TASK_START_SECONDS = 60.0  # a submitit task: the process, imports, CUDA's start, data (assumed)
 
 
-@dataclass(frozen=True)
-class DeviceSheet:
-    """Nominal figures of a GPU: peak FLOP/s in the precision the policy trains in there (bf16 from
-    compute capability 8.0, fp32 below), memory bandwidth (bytes/s), host seconds per eager op
-    (the host machines GPUs come with), memory (bytes)."""
-
-    name: str
-    peak: float
-    bandwidth: float
-    launch: float
-    memory: float
-
-
-SHEETS = {s.name: s for s in (
-    DeviceSheet("H200", 989e12, 4.8e12, 12e-6, 141e9),
-    DeviceSheet("H100", 989e12, 3.35e12, 12e-6, 80e9),
-    DeviceSheet("A100", 312e12, 2.0e12, 15e-6, 80e9),
-    DeviceSheet("L4", 121e12, 0.30e12, 15e-6, 24e9),
-    DeviceSheet("T4", 8.1e12, 0.32e12, 20e-6, 16e9),  # fp32 under the policy (bf16 is emulated there)
-    DeviceSheet("V100", 15.7e12, 0.9e12, 15e-6, 16e9),
-)}
-
-
-def sheet(device) -> DeviceSheet | None:
-    """The nominal sheet of a GPU named (or whose torch name contains) one of `SHEETS`; None otherwise."""
-    name = device if isinstance(device, str) else device_name(device)
-    return next((s for key, s in SHEETS.items() if key.lower() in name.lower()), None)
+def sheet(device=None) -> DeviceSheet | None:
+    """The nominal sheet of a GPU: one of `SHEETS` by name (or contained in its torch name), any
+    device torch knows (None: this machine's GPU; "cuda:N"), `GENERIC_GPU`'s for a GPU without a
+    sheet of its own; None for a CPU."""
+    name = device_name(device)
+    if name == "cpu":
+        return None
+    return next((s for key, s in SHEETS.items() if key.lower() in name.lower()), SHEETS[GENERIC_GPU])
 
 
 def cache_file() -> Path:
@@ -78,7 +74,8 @@ def cache_file() -> Path:
 
 
 def device_name(device=None) -> str:
-    """A key for the throughput table: a GPU's name, or "cpu"; a string is taken as a name."""
+    """A key for the throughput table: a GPU's name, or "cpu" (also for Apple's MPS); a string that
+    is not a torch device is taken as a name; None is this machine's GPU, else its CPU."""
     if isinstance(device, str) and not device.startswith(("cuda", "cpu", "mps")):
         return device
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -144,32 +141,70 @@ def _count(network: RunConfig, K: int, B: int) -> tuple[int, int]:
     return counter.ops, counter.bytes
 
 
-def step_work(run: RunConfig) -> StepWork:
-    """Count a training step of `run`'s network on the CPU at K = 2, 3 and B = 2, 4 (a stack: the
-    launch count of a run alone is `alone_ops`), fp32, and extrapolate linearly."""
+def network_key(run: RunConfig) -> str:
+    """What a step's work depends on, as a key of the step-work tables: the network, N, the
+    diffusion and whether gradients are clipped (not the data, batch, learning rate or seed)."""
+    d = {"model": dataclasses.asdict(run.model), "N": run.data.N, "diffusion": dataclasses.asdict(run.diffusion),
+         "clip": bool(run.train.grad_clip)}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def count_step_work(run: RunConfig) -> dict:
+    """Count a training step of `run`'s network on the CPU (fp32): its ops alone (a plain Trainer),
+    in stacks of K = 2, 3 at B = 2 and K = 2 at B = 4, extrapolated linearly; FLOPs by torch's
+    FlopCounterMode. Seconds to a minute: the networks are built and stepped."""
     net = _network(run)
     ops2, b22 = _count(net, 2, 2)
     ops3, _ = _count(net, 3, 2)
     _, b24 = _count(net, 2, 4)
     per_image = (b24 - b22) / (2 * 2)
-    per_run = b22 / 2 - 2 * per_image
-    return StepWork(ops2 - 2 * (ops3 - ops2), ops3 - ops2, per_run, per_image, train_flops_per_image(run))
+    return {"ops_alone": _count(net, 1, 2)[0], "ops_fixed": ops2 - 2 * (ops3 - ops2), "ops_per_run": ops3 - ops2,
+            "bytes_per_run": b22 / 2 - 2 * per_image, "bytes_per_image": per_image, "flops_per_image": _flops(run.model, run.data.N)}
+
+
+def _work_cache() -> Path:
+    return cache_file().with_name("stepwork.json")
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_work() -> dict:
+    return json.loads(SHIPPED_WORK.read_text()) if SHIPPED_WORK.exists() else {}
+
+
+def _counted(run: RunConfig) -> dict:
+    """The step work of `run`'s network: shipped, else counted before on this machine, else counted now and kept."""
+    key = network_key(run)
+    if key in shipped_work():
+        return shipped_work()[key]
+    path = _work_cache()
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    if key not in cached:
+        cached[key] = count_step_work(run)
+        atomic_write_json(path, cached)
+    return cached[key]
+
+
+def step_work(run: RunConfig) -> StepWork:
+    """A training step's work for `run`'s network (`_counted`: shipped or counted once)."""
+    w = _counted(run)
+    return StepWork(w["ops_fixed"], w["ops_per_run"], w["bytes_per_run"], w["bytes_per_image"], w["flops_per_image"])
 
 
 def alone_ops(run: RunConfig) -> int:
     """Ops of one training step of a run trained alone (a plain Trainer)."""
-    return _count(_network(run), 1, 2)[0]
+    return _counted(run)["ops_alone"]
 
 
 @functools.lru_cache(maxsize=64)
-def _flops(model_repr: str, N: int, model_config) -> float:
+def _flops(model_config, N: int) -> float:
+    """FLOPs of one image's forward and backward, counted on the meta device (nothing is computed)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from .model import UNet
 
-    with torch.random.fork_rng(devices=[]):
+    with torch.device("meta"):
         model = UNet(model_config, N)
-    x, t, labels = torch.randn(2, 1, N, N), torch.zeros(2, dtype=torch.long), torch.full((2, 2), N / 2)
+        x, t, labels = torch.randn(2, 1, N, N), torch.zeros(2, dtype=torch.long), torch.full((2, 2), N / 2)
     with FlopCounterMode(display=False) as counter:
         model(x, t, labels).sum().backward()
     return counter.get_total_flops() / 2
@@ -177,7 +212,8 @@ def _flops(model_repr: str, N: int, model_config) -> float:
 
 def train_flops_per_image(run: RunConfig) -> float:
     """FLOPs of one training image (forward and backward), counted by torch's FlopCounterMode."""
-    return _flops(repr(run.model), run.data.N, run.model)
+    key = network_key(run)
+    return shipped_work()[key]["flops_per_image"] if key in shipped_work() else _flops(run.model, run.data.N)
 
 
 def run_flops(run: RunConfig) -> float:
@@ -247,11 +283,11 @@ def _table(device, tables: dict | None) -> dict | None:
 def stack_rates(run: RunConfig, device=None, tables: dict | None = None, sizes=(1, 2, 4, 8, 16, 32, 64)) -> dict[int, float]:
     """Images/s of one worker training a stack of K runs like `run` (the stack's total), by K:
     measured where the device has a table for this network (the fast presets' UNet); the paper's
-    UNet from its own measurement scaled by FLOPs; else from the device's sheet (a GPU), or, on a
-    CPU, the measured table scaled by FLOPs (a CPU is compute-bound) or the CPU fallback."""
+    UNet from its own measurement scaled by FLOPs; else from the device's sheet (a GPU, `sheet`),
+    or, on a CPU, the measured table scaled by FLOPs (a CPU is compute-bound) or the CPU fallback."""
     table = _table(device, tables)
     flops = train_flops_per_image(run)
-    spec = sheet(device) if device is not None else None
+    spec = sheet(device)
     if table is not None:
         n = min((int(k) for k in table["train_images_per_s"]), key=lambda k: abs(k - run.data.N))
         entry = {int(k): v for k, v in table["train_images_per_s"][str(n)].items()}
@@ -268,12 +304,22 @@ def stack_rates(run: RunConfig, device=None, tables: dict | None = None, sizes=(
     return {K: K * B / step_seconds(run, spec, K, graphs=K > 1).seconds for K in sizes}
 
 
-def best_stack(run: RunConfig, device=None, tables: dict | None = None) -> int:
-    """The stack size that trains the most images per second per model for runs like `run` on
-    this device (1 where stacking does not pay)."""
+def job_overhead(run: RunConfig, device=None, K: int = 1, launcher: str = "process") -> float:
+    """Seconds a job pays besides its steps: a submitit task's start (`launcher` "slurm" or
+    "local"; worker processes start once, not per job) and, for a stack on a GPU, its compile."""
+    gpu = sheet(device) is not None
+    return (TASK_START_SECONDS if launcher != "process" else 0.0) + (COMPILE_SECONDS if gpu and K > 1 else 0.0)
+
+
+def best_stack(run: RunConfig, device=None, tables: dict | None = None, launcher: str = "process") -> int:
+    """The stack size that trains runs like `run` in the fewest seconds per run on this device,
+    the job's overhead shared among its runs (a tie goes to the larger stack); 1 where stacking
+    does not train at least `MIN_GAIN` times faster per run."""
     rates = stack_rates(run, device, tables)
-    best = max(rates, key=rates.get)
-    return best if rates[best] >= MIN_GAIN * rates.get(1, 0) else 1
+    images = run.train.steps * run.train.batch_size
+    per_run = {K: job_overhead(run, device, K, launcher) / K + images / rate for K, rate in rates.items()}
+    best = min(per_run, key=lambda K: (round(per_run[K], 6), -K))
+    return best if best == 1 or MIN_GAIN * per_run[best] <= per_run.get(1, float("inf")) else 1
 
 
 def eval_seconds(run: RunConfig, device=None, tables: dict | None = None) -> float:
@@ -283,7 +329,7 @@ def eval_seconds(run: RunConfig, device=None, tables: dict | None = None) -> flo
     if table is not None and "eval_seconds" in table:
         return _nearest(table["eval_seconds"], run.data.N) * steps / table.get("eval_sample_steps", 50)
     forward = train_flops_per_image(run) / 3
-    spec = sheet(device) if device is not None else None
+    spec = sheet(device)
     if spec is None:
         return run.data.N**2 * steps * forward / CPU_FLOPS
     work = step_work(run)
@@ -306,7 +352,7 @@ def run_seconds(run: RunConfig, device=None, tables: dict | None = None, stack: 
     return images / rates[measured] + (1 + len(run.train.eval_steps)) * evaluation + len(curve_steps(run.train)) * readout
 
 
-def bound_of(run: RunConfig, device, stack: int | None = None) -> str:
+def bound_of(run: RunConfig, device=None, stack: int | None = None) -> str:
     """Which bound a run's training sits on for a GPU sheet ("measured" where a table exists)."""
     spec = sheet(device)
     if spec is None or _table(device, None) is not None:

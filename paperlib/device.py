@@ -8,9 +8,9 @@ a stack has no per-run scaler, and the small models of the fast presets are boun
 launches, not arithmetic, so fp16 buys them nothing.
 
 Process-wide settings (threads, TF32, the current GPU, deterministic algorithms, the CPU's
-instruction set) are not set by the library: entry points and worker processes call
-`enable_tf32`, `init_worker` and `deterministic_mode`; entry points call
-`cap_cpu_instruction_set`, whose variables the processes they start inherit.
+instruction set) are not set by the library: entry points call `set_execution` and
+`cap_cpu_instruction_set`, whose variables the processes they start inherit, and every entry
+point, worker and notebook kernel calls `init_process` (workers: `init_worker`), which applies them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import platform
 import torch
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Execution settings an entry point chooses for the whole run (`set_execution`), carried to every
+# process it starts (training workers, submitit tasks, notebook kernels) by their environment.
+PRECISION_VARIABLE, DETERMINISTIC_VARIABLE = "PAPERLIB_PRECISION", "PAPERLIB_DETERMINISTIC"
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -49,7 +52,10 @@ def autocast_dtype(device: torch.device, capability: tuple[int, int] | None = No
 
 
 def resolve_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """`precision` ("auto", "fp32", "bf16", "fp16") as an autocast type for `device`."""
+    """`precision` ("auto", "fp32", "bf16", "fp16") as an autocast type for `device`; "auto" is the
+    run's setting where an entry point made one (`set_execution`), else the device's policy."""
+    if precision == "auto":
+        precision = os.environ.get(PRECISION_VARIABLE, "auto")
     if precision == "auto":
         return autocast_dtype(device)
     if precision not in PRECISIONS:
@@ -115,11 +121,32 @@ def worker_devices(devices: list[str] | None, workers: int, device_count: int) -
     return [pool[i % len(pool)] for i in range(workers)]
 
 
+def set_execution(precision: str = "auto", deterministic: bool = False, environ=os.environ) -> None:
+    """For entry points: the run's precision and deterministic mode, set in the environment so that
+    every process started afterwards (workers, submitit tasks, notebook kernels) trains with them;
+    each applies them with `init_process` (precision is read where a Trainer resolves "auto")."""
+    if precision not in ("auto", *PRECISIONS):
+        raise ValueError(f"precision: choose from {('auto', *PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        environ[PRECISION_VARIABLE] = precision
+    if deterministic:
+        environ[DETERMINISTIC_VARIABLE] = "1"
+
+
+def init_process() -> None:
+    """Process-wide settings of an entry point, a worker or a notebook's kernel: TF32 where a CUDA
+    GPU trains, and deterministic algorithms where the run asked for them (`set_execution`)."""
+    if torch.cuda.is_available():
+        enable_tf32()
+    if os.environ.get(DETERMINISTIC_VARIABLE) == "1":
+        deterministic_mode()
+
+
 def init_worker(device: str) -> None:
     """Process-wide settings of a training worker: on a GPU, make `device` this process's current
-    GPU (so "auto" and "cuda" mean it) with TF32 on; on the CPU, one thread per worker."""
+    GPU (so "auto" and "cuda" mean it); on the CPU, one thread per worker; then `init_process`."""
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-        enable_tf32()
     else:
         torch.set_num_threads(1)
+    init_process()

@@ -73,10 +73,14 @@ class Schedule:
         return ab.sqrt() * noise - (1 - ab).sqrt() * x0
 
     def to_eps(self, output: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The noise the network's output implies at x_t (the samplers' reading of any prediction)."""
+        """The noise the network's output implies at x_t (the samplers' reading of any prediction),
+        in fp32 whatever the network computed in: under bf16, 1 - abar at t = 0 (1e-4) rounds to 0
+        and x0-prediction would divide by it."""
+        output = output.float()
         if self.config.prediction == "eps":
             return output
-        ab = self._ab[t].view(-1, *[1] * (x.dim() - 1)).to(output.dtype)
+        ab = self._ab[t].view(-1, *[1] * (x.dim() - 1))
+        x = x.float()
         if self.config.prediction == "x0":
             return (x - ab.sqrt() * output) / (1 - ab).sqrt()
         return ab.sqrt() * output + (1 - ab).sqrt() * x

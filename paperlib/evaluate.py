@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import data as datamod
 from . import metrics
 from .config import DataConfig, ModelConfig
-from .device import autocast, autocast_dtype
+from .device import PRECISIONS, autocast, autocast_dtype
 from .diffusion import Schedule, initial_noise, sample
 from .files import atomic_write
 from .model import UNet, capture
@@ -112,15 +112,15 @@ def starting_noise(n: int, N: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
-             layers=(), batch_size: int | None = None, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+             layers=(), batch_size: int | None = None, progress: bool = False, precision: str = "auto") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D).
     Sampling runs in the device's precision (`paperlib.device`: bf16 on recent GPUs, fp32 on a
-    CPU), in batches sized to its memory (`evaluation_batch`), from starting noise drawn for all
+    CPU; `precision` "fp32", "bf16" or "fp16" overrides it), in batches sized to its memory (`evaluation_batch`), from starting noise drawn for all
     labels at once (DDIM's images do not depend on the batches; DDPM's later draws do); activations
     stay on the model's device until the last step has run."""
     model.eval()
     device = next(model.parameters()).device
-    dtype = autocast_dtype(device)
+    dtype = autocast_dtype(device) if precision == "auto" else PRECISIONS[precision]
     batch_size = batch_size or evaluation_batch(model.config, model.N, device)
     labels = np.asarray(labels, dtype=np.float64)
     images, acts = [], {name: [] for name in layers}
@@ -144,12 +144,12 @@ def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, se
 
 
 def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: int | None = 50, seed: int = 0,
-             layers=(), labels=None, progress: bool = False) -> Evaluation:
+             layers=(), labels=None, progress: bool = False, precision: str = "auto") -> Evaluation:
     """Generate the N x N evaluation labels (or `labels`) and score them overall and per region.
     Images are rounded to float16, the precision the cache keeps, so a reloaded evaluation scores
     exactly as the fresh one."""
     labels = datamod.eval_labels(data_config.N) if labels is None else np.asarray(labels, dtype=np.float64)
-    images, acts = generate(model, schedule, labels, steps, seed, layers, progress=progress)
+    images, acts = generate(model, schedule, labels, steps, seed, layers, progress=progress, precision=precision)
     return score(images.astype(np.float16), labels, data_config, acts)
 
 

@@ -1,6 +1,6 @@
 """Sweeps beyond one process: the run cache's jobs on SLURM or as local jobs, through submitit.
 
-`store.plan` cuts the runs into jobs (a run, or a stack of runs); here each job becomes one task
+`scheduler.plan` cuts the runs into jobs (a run, or a stack of runs); here each job becomes one task
 of a submitit job array, with a cap on how many run at once. A task trains into the shared run
 cache (locks keep two tasks off one run). On SLURM, submitit owns the signals: at a time-limit
 warning or a preemption (SIGUSR2) it calls `TrainTask.checkpoint`, requeues the task and exits;
@@ -21,7 +21,7 @@ import torch
 
 from .config import RunConfig
 from .device import init_worker
-from .store import plan, run_job
+from .scheduler import plan, run_job
 from .train import stop_on_signals
 
 SLURM_CPUS_PER_TASK = 4  # data rendering and the Python side of a training step

@@ -3,7 +3,8 @@
 Results (executed notebooks, figures, claims) go to `<results>/<preset>/`, models to the run
 cache. Defaults: `$PAPERLIB_RESULTS` and `$PAPERLIB_RUNS` when set (Colab sets them to Google
 Drive with `paperlib.colab.setup(drive=True)`), else `results/` and `runs/` at the top of the
-checkout (the `smoke` preset keeps its throwaway models under its results folder).
+checkout, or of the working directory where paperlib was installed from a package (never under
+site-packages); the `smoke` preset keeps its throwaway models under its results folder.
 """
 
 from __future__ import annotations
@@ -11,16 +12,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-TOP = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def checkout() -> Path | None:
+    """The source tree paperlib runs from (an editable install or a clone), None for a package install."""
+    return CHECKOUT if (CHECKOUT / "pyproject.toml").exists() and (CHECKOUT / "paperlib").is_dir() else None
+
+
+def top() -> Path:
+    """Where results/ and runs/ go by default: the checkout, else the working directory."""
+    return checkout() or Path.cwd()
 
 
 def runs_root() -> Path:
     """The run cache shared by every preset but `smoke`: $PAPERLIB_RUNS, else runs/ at the top."""
-    return Path(os.environ.get("PAPERLIB_RUNS") or TOP / "runs")
+    return Path(os.environ.get("PAPERLIB_RUNS") or top() / "runs")
 
 
 def results_root() -> Path:
-    return Path(os.environ.get("PAPERLIB_RESULTS") or TOP / "results")
+    return Path(os.environ.get("PAPERLIB_RESULTS") or top() / "results")
 
 
 def results_dir(preset: str, given=None) -> Path:

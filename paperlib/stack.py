@@ -52,7 +52,8 @@ def stack_key(run: RunConfig) -> str | None:
 class StackedModel:
     """K networks of one architecture as one callable on stacked inputs (K, n, ...). With
     `compile`, the vectorised call is `torch.compile`d once for the stack's shape (on a GPU with
-    CUDA graphs, mode "reduce-overhead"); should compiling fail, the stack warns and runs eagerly."""
+    CUDA graphs, mode "reduce-overhead"); `eager()` goes back to the plain call (what the
+    trainer does should compiling fail)."""
 
     def __init__(self, modules, requires_grad: bool, compile: bool = False):
         modules = list(modules)
@@ -75,16 +76,15 @@ class StackedModel:
             out = functional_call(self.base, (params, buffers), (x, t, labels))
         return out, {name: r[-1] for name, r in records.items()}
 
+    @property
+    def compiled(self) -> bool:
+        return self._forward is not self._eager
+
+    def eager(self) -> None:
+        self._forward = self._eager
+
     def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        try:
-            out, recorded = self._forward(self.params, self.buffers, x, t, labels)
-        except Exception as error:  # noqa: BLE001  (compilers fail in many ways; eager always works)
-            if self._forward is self._eager:
-                raise
-            warnings.warn(f"compiling the stack failed ({type(error).__name__}: {error}); training it eagerly", stacklevel=2)
-            self._forward = self._eager
-            out, recorded = self._forward(self.params, self.buffers, x, t, labels)
-        self.recorded = recorded
+        out, self.recorded = self._forward(self.params, self.buffers, x, t, labels)
         return out
 
     def module_state(self, k: int, module: torch.nn.Module) -> dict:
@@ -143,14 +143,27 @@ class StackedTrainer:
         x_t, t, target = (torch.stack(parts) for parts in zip(*draws))
         return x_t, t, target, rows.labels.float().view(K, -1, 2)
 
-    def train_step(self) -> torch.Tensor:
-        """One optimiser step of every run; returns the K losses."""
-        x_t, t, target, labels = self.training_batch(self.step)
+    def _losses_and_gradients(self, x_t, t, target, labels) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.dtype):
             predicted = self.model(x_t, t, labels)
         losses = self.schedule.weighted_mse(predicted, target, t)
-        self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
+        return losses
+
+    def train_step(self) -> torch.Tensor:
+        """One optimiser step of every run; returns the K losses. A compiled stack whose forward or
+        backward fails to compile (the backward compiles at its first call) warns and takes the
+        same step eagerly: nothing of the step has changed the runs' state by then."""
+        x_t, t, target, labels = self.training_batch(self.step)
+        try:
+            losses = self._losses_and_gradients(x_t, t, target, labels)
+        except Exception as error:  # noqa: BLE001  (compilers fail in many ways; eager always works)
+            if not self.model.compiled:
+                raise
+            warnings.warn(f"compiling the stack failed ({type(error).__name__}: {error}); training it eagerly", stacklevel=2)
+            self.model.eager()
+            losses = self._losses_and_gradients(x_t, t, target, labels)
         if self.run.train.grad_clip:
             self._clip_each(self.run.train.grad_clip)
         self.optimizer.step()

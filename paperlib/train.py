@@ -7,10 +7,12 @@ the same weights as an uninterrupted run on the same kind of device. The run's f
 (`paperlib.runfolder`) holds its checkpoints, log and records.
 
 Stopping: entry points and workers call `stop_on_signals()`, after which SIGTERM, SIGUSR1 and
-SIGUSR2 raise `Stopped`. The signals (and Ctrl-C) are held back during a training step, so they
-arrive between two steps; `fit` then checkpoints every run it trains and lets the exception end
-the process. Under submitit on SLURM, submitit's own handler checkpoints and requeues the task and
-exits with SystemExit, which `fit` meets the same way. Nothing here changes process-wide settings.
+SIGUSR2 raise `Stopped`. A signal (or Ctrl-C) that arrives during a training step is handed to its
+handler when the step and its evaluations are whole (`whole_step`), so a stop always lands between
+two steps; `fit` then checkpoints every run it trains and lets the exception end the process.
+Under submitit on SLURM, submitit's own handler checkpoints and requeues the task and exits with
+SystemExit, which `fit` meets the same way. Nothing here changes process-wide settings beyond a
+step (the handlers it swaps are put back).
 """
 
 from __future__ import annotations
@@ -50,15 +52,26 @@ class Stopped(SystemExit):
 
 @contextlib.contextmanager
 def whole_step():
-    """Hold back the stop signals and Ctrl-C for the duration of one step (main thread only)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Defer the stop signals and Ctrl-C to the end of one step: while it runs, their Python
+    handlers (ours, submitit's, Python's KeyboardInterrupt) are swapped for one that notes the
+    signal, and a noted signal is handed to its own handler once the step is whole. A signal
+    blocked with a mask would not do: another thread (tqdm's monitor) takes a process-directed
+    signal, and the handler then runs in this thread at once, mid-step. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, (*STOP_SIGNALS, signal.SIGINT))
+    noted: list[int] = []
+    handlers = {sig: signal.getsignal(sig) for sig in (*STOP_SIGNALS, signal.SIGINT)}
+    deferred = {sig: h for sig, h in handlers.items() if callable(h)}  # the default action (SIG_DFL) and SIG_IGN stay as they are
+    for sig in deferred:
+        signal.signal(sig, lambda signum, _frame: noted.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in deferred.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(noted):
+            deferred[signum](signum, None)
 
 
 def stop_on_signals() -> None:

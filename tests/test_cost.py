@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from paperlib import cost, store
+from paperlib import cost, scheduler
 from paperlib.config import preset
 
 
@@ -54,10 +54,10 @@ def test_stack_sizes_come_from_the_shipped_table_not_this_machines_bench(tmp_pat
     the plan (and so the weights), only the estimates."""
     monkeypatch.setenv("PAPERLIB_CACHE", str(tmp_path))
     runs = [preset("laptop", N=16).replace(train={"seed": s}) for s in range(8)]
-    before = store.plan(runs, tmp_path / "runs", "cpu")
+    before = scheduler.plan(runs, tmp_path / "runs", "cpu")
     assert max(len(job) for job in before.jobs) > 1  # the shipped table stacks these
     cost.save_table("cpu", {"train_images_per_s": {"16": {"1": 800.0, "2": 800.0, "4": 800.0, "8": 820.0, "16": 820.0}}})
     assert cost.best_stack(runs[0], "cpu") == 1  # stacking does not pay in this machine's own table
-    after = store.plan(runs, tmp_path / "runs", "cpu")
+    after = scheduler.plan(runs, tmp_path / "runs", "cpu")
     assert [[r.hash() for r in job] for job in after.jobs] == [[r.hash() for r in job] for job in before.jobs]
     assert sum(after.seconds) < sum(before.seconds)  # the estimate is this machine's: faster

@@ -148,3 +148,16 @@ def test_samplers_take_labels_on_the_device_without_numpy():
         ddpm_sample(GaussianEps(s), s, labels, seed=0)
     finally:
         torch.Tensor.__array__ = original
+
+
+def test_the_noise_an_x0_prediction_implies_is_finite_under_bf16_at_t0():
+    """Under bf16 autocast the network's output is bf16; abar at t = 0 (0.9999) rounds to 1 there,
+    so the implied noise must be computed in fp32."""
+    schedule = Schedule(DiffusionConfig(prediction="x0"))
+    x = torch.randn(4, 1, 8, 8).bfloat16()
+    output = (0.5 * x).bfloat16()
+    t = torch.zeros(4, dtype=torch.long)
+    eps = schedule.to_eps(output, x, t)
+    assert eps.dtype == torch.float32 and torch.isfinite(eps).all()
+    expected = (x.float() - schedule.alpha_bar[0].sqrt().float() * output.float()) / (1 - schedule.alpha_bar[0]).sqrt().float()
+    assert torch.allclose(eps, expected, rtol=1e-4)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from paperlib import store
+from paperlib import scheduler, store
 from paperlib.config import preset
 from paperlib.experiments import compose_interpolate as ci
 from paperlib.experiments import factorization as fz
@@ -20,10 +20,10 @@ def _tiny(**data):
 
 def test_train_all_in_two_workers_then_everything_is_cached(tmp_path):
     runs = [_tiny(), _tiny(family="sos"), _tiny()]  # a duplicate is trained once
-    store.train_all(runs, tmp_path, workers=2, progress=False)
+    scheduler.train_all(runs, tmp_path, workers=2, progress=False)
     assert len(list(tmp_path.iterdir())) == 2
     stamps = {r.hash(): (store.run_dir(r, tmp_path) / "evaluation.npz").stat().st_mtime_ns for r in runs}
-    store.train_all(runs, tmp_path, workers=2, progress=False)
+    scheduler.train_all(runs, tmp_path, workers=2, progress=False)
     assert stamps == {r.hash(): (store.run_dir(r, tmp_path) / "evaluation.npz").stat().st_mtime_ns for r in runs}
     ev = store.evaluation(runs[1], tmp_path)
     assert ev.images.shape == (256, 16, 16) and ev.activations["layer4"].shape[0] == 256
@@ -32,16 +32,16 @@ def test_train_all_in_two_workers_then_everything_is_cached(tmp_path):
 def test_a_lone_job_trains_in_a_one_thread_worker_as_beside_others(tmp_path):
     """Threads change the float rounding: a model asked for alone must come out as in a full run."""
     run = _tiny()
-    store.train_all([run], tmp_path, workers=2, progress=False)
+    scheduler.train_all([run], tmp_path, workers=2, progress=False)
     record = json.loads((store.run_dir(run, tmp_path) / "run.json").read_text())
     assert record["finished"]["threads"] == 1
 
 
 def test_alone_and_stacked_in_a_worker_give_the_same_model(tmp_path):
     run = _tiny(sigma_x=0.7)
-    store.train_all([run], tmp_path / "a", workers=1, progress=False)
-    assert [len(job) for job in store.plan([run, _tiny()], tmp_path / "b", "cpu").jobs] == [2]  # N = 16 stacks in this table
-    store.train_all([run, _tiny()], tmp_path / "b", workers=2, progress=False)
+    scheduler.train_all([run], tmp_path / "a", workers=1, progress=False)
+    assert [len(job) for job in scheduler.plan([run, _tiny()], tmp_path / "b", "cpu").jobs] == [2]  # N = 16 stacks in this table
+    scheduler.train_all([run, _tiny()], tmp_path / "b", workers=2, progress=False)
     a, b = store.evaluation(run, tmp_path / "a"), store.evaluation(run, tmp_path / "b")
     assert np.allclose(a.activations["layer4"], b.activations["layer4"], atol=1e-3)
     assert a.accuracy == b.accuracy

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib import cost, launch, store
+from paperlib import cost, launch, scheduler
 from paperlib.bench.probes import count_device_transfers, count_host_syncs
 from paperlib.bench.throughput import throughput_table
 from paperlib.config import PRESETS, preset
@@ -173,14 +173,14 @@ def test_a_training_step_makes_one_device_transfer_and_no_host_sync():
 
 def test_workers_take_their_device_and_stop_signals(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(store, "init_worker", seen.append)
-    monkeypatch.setattr(store, "stop_on_signals", lambda: seen.append("signals"))
+    monkeypatch.setattr(scheduler, "init_worker", seen.append)
+    monkeypatch.setattr(scheduler, "stop_on_signals", lambda: seen.append("signals"))
 
     class Queue:
         def get(self):
             return "cuda:1"
 
-    store._init_worker(Queue())
+    scheduler._init_worker(Queue())
     assert seen == ["cuda:1", "signals"]
 
 

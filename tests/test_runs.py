@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import paperlib
-from paperlib import runfolder, runs, store
+from paperlib import runfolder, runs, scheduler, store
 from paperlib.config import preset
 from paperlib.evaluate import generate
 
@@ -24,7 +24,7 @@ def _tiny(**data):
 def cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
     trained = [_tiny(), _tiny(family="sos")]
-    store.train_all(trained, root, workers=1, progress=False)
+    scheduler.train_all(trained, root, workers=1, progress=False)
     return root, trained
 
 
@@ -48,7 +48,7 @@ def test_an_exported_cache_imports_checked_and_trains_nothing(cache, tmp_path, m
     assert set(manifest["runs"]) == {r.hash() for r in trained} and not any("checkpoint" in n for n in names)
     other = tmp_path / "elsewhere"
     assert sorted(runs.import_archive(archive, other)) == sorted(r.hash() for r in trained)
-    assert not store.plan(trained, other)  # nothing to train: every evaluation came along
+    assert not scheduler.plan(trained, other)  # nothing to train: every evaluation came along
     trainer = store.train_or_load(trained[0], other, progress=False)  # weights without optimiser state: loaded, not retrained
     assert trainer.finished and not (other / trained[0].hash() / "checkpoint.pt").exists()
     assert runs.import_archive(archive, other) == []  # a run already there is left alone

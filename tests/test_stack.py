@@ -85,3 +85,37 @@ def test_runs_that_sampled_alone_stack_again():
     stack = StackedTrainer(trainers)
     stack.train_step()
     assert stack.step == 1
+
+
+class _FailingBackward(torch.autograd.Function):
+    """The identity whose backward fails, as a compiled graph's backward can at its first call."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("the compiled backward failed (imitated)")
+
+
+def test_a_stack_whose_backward_fails_to_compile_takes_the_same_step_eagerly(monkeypatch):
+    """Compiling is lazy: the forward may compile and the backward fail at the first backward().
+    The first step then falls back whole, so the stack ends where an eager stack ends, bit for bit."""
+
+    def compile_with_a_failing_backward(fn, **kwargs):
+        def compiled(*args):
+            out, recorded = fn(*args)
+            return _FailingBackward.apply(out), recorded
+        return compiled
+
+    eager = [Trainer(r) for r in _runs()]
+    StackedTrainer(eager).fit(until=3, progress=False)
+    monkeypatch.setattr(torch, "compile", compile_with_a_failing_backward)
+    fallen = [Trainer(r) for r in _runs()]
+    stack = StackedTrainer(fallen, compile=True)
+    with pytest.warns(UserWarning, match="compiling the stack failed .*training it eagerly"):
+        stack.fit(until=3, progress=False)
+    assert not stack.model.compiled
+    for a, b in zip(eager, fallen):
+        assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib import config, store
+from paperlib import config, scheduler, store
 from paperlib.config import preset
 from paperlib.train import Trainer, read_log
 
@@ -27,10 +27,10 @@ def _python(code: str, *args: str) -> subprocess.Popen:
 
 TRAIN_ALL = """
 import sys
-from paperlib import store
+from paperlib import scheduler
 from paperlib.config import preset
 runs = [preset("smoke", sigma_x=s).replace(train={"steps": 30, "checkpoint_every": 10}, diffusion={"sample_steps": 2}) for s in (0.8, 1.2)]
-store.train_all(runs, sys.argv[1], workers=1, progress=False)
+scheduler.train_all(runs, sys.argv[1], workers=1, progress=False)
 """
 
 
@@ -110,7 +110,7 @@ def test_the_local_submitit_executor_trains_a_sweep_and_a_second_submission_trai
     from paperlib import launch
 
     runs = [_tiny(sigma_x=s) for s in (0.8, 1.0, 1.2)] + [_tiny(family="sos"), _tiny(N=8)]
-    assert len(store.plan(runs, tmp_path, "cpu")) == 2  # a stack at N = 16, a run at N = 8 (the shipped CPU table)
+    assert len(scheduler.plan(runs, tmp_path, "cpu")) == 2  # a stack at N = 16, a run at N = 8 (the shipped CPU table)
     jobs = launch.submit(runs, tmp_path, "local", max_parallel=1, timeout_min=10, target="cpu", device_count=0)
     assert len(jobs) == 1 and all(store.is_evaluated(r, tmp_path) for r in runs)  # one task ran both jobs
     assert launch.submit(runs, tmp_path, "local") == []
@@ -142,7 +142,7 @@ def test_status_and_a_lock_held_by_another_process(tmp_path):
     assert holder.stdout.readline().strip() == "held"
     try:
         assert store.status(run, tmp_path) == "running"
-        assert store.run_job([run], tmp_path, wait=False) == []  # another process has it: move on
+        assert scheduler.run_job([run], tmp_path, wait=False) == []  # another process has it: move on
     finally:
         holder.kill()
-    assert store.run_job([run], tmp_path) == [run.hash()] and store.status(run, tmp_path) == "done"
+    assert scheduler.run_job([run], tmp_path) == [run.hash()] and store.status(run, tmp_path) == "done"

@@ -1,4 +1,7 @@
 import json
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from safetensors.torch import load_file
 
 from paperlib.config import RunConfig, TrainConfig, preset
 from paperlib.device import autocast_dtype, pick_device
-from paperlib.train import Trainer, read_log
+from paperlib.train import STOP_SIGNALS, Stopped, Trainer, read_log, stop_on_signals, whole_step
 
 
 def _run(steps=12, **train):
@@ -183,3 +186,48 @@ def test_saved_evaluations_reload_and_rescore_as_fresh(tmp_path):
     assert sorted(loaded) == [2, 4]
     assert np.array_equal(loaded[4].activations["layer4"], fresh.activations["layer4"])
     assert json.dumps(loaded[4].scores) == json.dumps(fresh.scores)  # NaN for the empty held-out region
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_mid_step_lands_after_the_whole_step(tmp_path, monkeypatch, sig):
+    """The signal arrives right after the optimiser step of step 4, while another thread is up
+    to take it (tqdm's monitor does that in a real run): the run stops after step 4, with AdamW's
+    count at 4 as the checkpoint says, and resumes to the uninterrupted run's weights bit for bit."""
+    run = _run(steps=8, checkpoint_every=100)
+    straight = Trainer(run, out_dir=tmp_path / "straight").fit(progress=False)
+    trainer = Trainer(run, out_dir=tmp_path / "stopped")
+    optimiser_step = trainer.optimizer.step
+
+    def step_then_signal(*args, **kwargs):
+        out = optimiser_step(*args, **kwargs)
+        if trainer.step == 3:  # inside step 4 (train_step counts the step after the optimiser)
+            os.kill(os.getpid(), sig)
+        return out
+
+    monkeypatch.setattr(trainer.optimizer, "step", step_then_signal)
+    idle = threading.Event()
+    bystander = threading.Thread(target=idle.wait, daemon=True)
+    bystander.start()
+    handlers = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    stop_on_signals()
+    try:
+        with pytest.raises(Stopped if sig == signal.SIGTERM else KeyboardInterrupt):
+            trainer.fit(progress=False)
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        idle.set()
+    state = torch.load(tmp_path / "stopped" / "checkpoint.pt", weights_only=True)
+    adam_steps = {int(v["step"]) for v in state["optimizer"]["state"].values()}
+    assert state["step"] == 4 and adam_steps == {4}
+    resumed = Trainer(run, out_dir=tmp_path / "stopped").fit(progress=False)
+    assert resumed.step == 8
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_signal_handlers_are_put_back_after_a_step():
+    before = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGINT)}
+    with whole_step():
+        assert all(signal.getsignal(s) is not h for s, h in before.items() if callable(h))
+    assert {s: signal.getsignal(s) for s in before} == before

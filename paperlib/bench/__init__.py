@@ -11,11 +11,13 @@ comes before NAME.
   recipes             images to the plateau per hard family, for each training recipe side by side
   torus-controls      section 3.1's suspects (data density, training length, conditioning) read as the claims read
   workers             the same small models one after another in this process, then in parallel
-                      single-threaded workers (`store.train_all`)
+                      single-threaded workers (`scheduler.train_all`)
   stacked             training images/s of stacks of K = 1..16 runs at N = 8, 16, 32 in one-thread
                       workers; saves the throughput table `paperlib.cost` reads
   sampling-batch      ms per image of the laptop UNet sampling on one thread, per batch size
   gpu                 the throughput table of the machine's accelerator (the CPU where there is none)
+  step-work           count every preset network's training step (ops, bytes, FLOPs) for the
+                      cost model; --ship writes the table the package ships
   gpu-check           the first command to run on a GPU: CUDA tests, stacked training, evaluation,
                       resume, host syncs, kernels per step, throughput table (seconds on a CPU)
   geometry            the one-call geometry summary of 1024 points in 256 dimensions

@@ -12,7 +12,7 @@ from ..device import cap_cpu_instruction_set
 from . import __doc__ as DOC
 from .analysis import bench_geometry, bench_percolation
 from .gpucheck import bench_gpu_check
-from .throughput import bench_gpu, bench_sampling_batch, bench_stacked, bench_workers
+from .throughput import bench_gpu, bench_sampling_batch, bench_stacked, bench_step_work, bench_workers
 from .training import RECIPES, bench_recipes, bench_time_to_accuracy, bench_torus_controls, bench_torus_geometry, bench_train
 
 
@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32])
     p.add_argument("--stacks", type=int, nargs="+", default=[1, 4, 16, 64])
     p.add_argument("--compile", action="store_true", help="also measure with torch.compile (minutes of compiling)")
+    p = sub.add_parser("step-work")
+    p.add_argument("--ship", action="store_true", help="write the counts to the table the package ships")
     p = sub.add_parser("gpu-check")
     p.add_argument("--device", default="auto")
     _measurement_parsers(sub)
@@ -96,7 +98,7 @@ def main(argv=None) -> None:
     bench = {"train": bench_train, "time-to-accuracy": bench_time_to_accuracy, "torus-geometry": bench_torus_geometry,
              "workers": bench_workers, "stacked": bench_stacked, "gpu": bench_gpu, "gpu-check": bench_gpu_check,
              "geometry": bench_geometry, "percolation": bench_percolation, "recipes": bench_recipes,
-             "torus-controls": bench_torus_controls, "sampling-batch": bench_sampling_batch}[args.name]
+             "torus-controls": bench_torus_controls, "sampling-batch": bench_sampling_batch, "step-work": bench_step_work}[args.name]
     figures = {**bench(args), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=True, default=str))

@@ -12,14 +12,15 @@ import numpy as np
 import torch
 
 from .. import cost
-from ..config import preset
+from ..config import PRESETS, preset
 from ..data import eval_labels
 from ..device import PRECISIONS, enable_tf32, pick_device, precision_name
 from ..evaluate import generate, sample_bytes
+from ..experiments import SECTIONS
 from ..files import atomic_write_json
 from ..model import UNet
+from ..scheduler import train_all
 from ..stack import StackedTrainer
-from ..store import train_all
 from ..train import Trainer
 
 
@@ -67,10 +68,10 @@ def _eval_seconds(preset_name: str, N: int, labels: int = 256) -> float:
 
 
 def bench_stacked(args) -> dict:
-    """Stacks of K runs in `--workers` one-thread worker processes (as `store.train_all` runs
+    """Stacks of K runs in `--workers` one-thread worker processes (as `scheduler.train_all` runs
     them), K = 1 being the separate single-thread workers; images/s per worker (a stack's K models
     together), per model and per machine. The table saved keeps the per-worker rates (eager: what
-    `store.train_all` runs). With `--compile` each measurement is repeated under torch.compile
+    `scheduler.train_all` runs). With `--compile` each measurement is repeated under torch.compile
     (about 100 s of compiling per stack shape on this CPU) and the ratio reported."""
     out = {"bench": "stacked", "preset": args.preset, "workers": args.workers, "device": cost.device_name("cpu"),
            "train_images_per_s": {}, "fraction_of_peak": {}, "speedup": {}, "flops_per_image": {}, "eval_seconds": {}}
@@ -218,7 +219,7 @@ def bench_gpu(args) -> dict:
 
 
 def bench_workers(args) -> dict:
-    """Wall time of `store.train_all` on the same runs with 1 process (all threads) and with
+    """Wall time of `scheduler.train_all` on the same runs with 1 process (all threads) and with
     `--workers` single-threaded processes; each in a fresh temporary cache."""
 
     runs = [preset(args.preset, N=args.N, sigma_x=s, sigma_y=s).replace(train={"steps": args.steps})
@@ -256,3 +257,26 @@ def bench_sampling_batch(args) -> dict:
     for B in args.batches:
         print(f"batch {B:5d} ({out['mib_per_batch'][B]:9.3f} MiB): {out['ms_per_image'][B]:.3f} ms per image", flush=True)
     return out
+
+
+def preset_networks() -> dict[str, object]:
+    """One run per distinct network (`cost.network_key`) that any preset's sections train."""
+    return {cost.network_key(r): r for name in PRESETS for s in SECTIONS for r in s.runs(name)}
+
+
+def bench_step_work(args) -> dict:
+    """Count the work of a training step (ops, bytes, FLOPs) of every preset's networks, as the
+    cost model reads it; `--ship` writes them to the table the package ships (`cost.SHIPPED_WORK`),
+    so that a dry run never builds a network."""
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    networks = preset_networks()
+    out, t = {}, time.perf_counter()
+    for key, run in sorted(networks.items(), key=lambda kv: (kv[1].model.width, kv[1].data.N)):
+        start = time.perf_counter()
+        out[key] = cost.count_step_work(run)
+        print(f"{key}: width {run.model.width}, N = {run.data.N}: {out[key]['ops_alone']} ops alone, "
+              f"{out[key]['flops_per_image'] / 1e6:.1f} MFLOP per image ({time.perf_counter() - start:.1f} s)", flush=True)
+    if args.ship:
+        atomic_write_json(cost.SHIPPED_WORK, out)
+        print(f"wrote {cost.SHIPPED_WORK}", flush=True)
+    return {"bench": "step-work", "networks": len(out), "seconds": round(time.perf_counter() - t, 1), "shipped": bool(args.ship)}

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import geometry as G
-from .. import store
+from .. import scheduler, store
 from ..config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig, preset
 from ..curves import convergence
 from ..data import eval_labels
@@ -159,6 +159,12 @@ RECIPES = {
     "laptop": {},
     "min-snr-v": {"diffusion": {"prediction": "v", "loss_weight": "min_snr", "snr_gamma": 5.0}},
     "lognormal-t": {"diffusion": {"timesteps": "lognormal", "t_mean": 0.5, "t_std": 1.2}},
+    # App. A.1's conditioning (transformer encodings of the labels added per block; no coordinate
+    # features, no FiLM, no canvas frequencies), the fast recipe's objective kept.
+    "paper-conditioning": {"model": {"label_encoding": "transformer", "coord_features": False, "conditioning": "bias"}},
+    "paper-conditioning-w16": {"model": {"label_encoding": "transformer", "coord_features": False, "conditioning": "bias", "width": 16}},
+    "paper-conditioning-eps": {"model": {"label_encoding": "transformer", "coord_features": False, "conditioning": "bias"},
+                               "diffusion": {"prediction": "eps", "loss_weight": "uniform"}},
 }
 
 
@@ -237,7 +243,7 @@ def bench_torus_controls(args) -> dict:
     claims do: Betti numbers against the noise floors, participation ratio, two-way variance split,
     ring margins; with the input images beside them."""
     runs = torus_control_runs()
-    store.train_all(list(runs.values()), args.runs, workers=args.workers, progress=False)
+    scheduler.train_all(list(runs.values()), args.runs, workers=args.workers, progress=False)
     out = {"bench": "torus-controls", "models": {}}
     rows = {}
     for name, run in runs.items():

@@ -182,7 +182,7 @@ def result(models: list[RunConfig], evaluations: list[Evaluation], holdout: Hold
 
 def _results(named: dict, root, progress: bool, holdout_of=None) -> dict:
     """Each group's models, evaluated (trained first where the cache lacks them: the notebook
-    trains the section's models up front with `store.train_all`)."""
+    trains the section's models up front with `scheduler.train_all`)."""
     return {key: result(models, [evaluation(r, root, progress=progress) for r in models], holdout_of(models[0]) if holdout_of else None)
             for key, models in named.items()}
 

@@ -156,7 +156,7 @@ def snapshot(step: int, ev: Evaluation, bootstrap: int = 100) -> Snapshot:
 
 def over_training(preset_name: str, root=None) -> tuple[RunConfig, list[Snapshot]]:
     """The torus model's evaluations at its `eval_steps`, analysed (Fig. 2c-g, 8); the notebook
-    trains the section's models first (`store.train_all`)."""
+    trains the section's models first (`scheduler.train_all`)."""
     run = torus_run(preset_name)
     return run, [snapshot(step, ev) for step, ev in sorted(evaluations_over_training(run, root).items())]
 

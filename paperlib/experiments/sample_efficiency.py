@@ -91,7 +91,7 @@ READING = "composed"  # a valid bump (better correlated with a bump than with a 
 def points(preset_name: str, root=None, progress: bool = True, grid: dict | None = None) -> list[Point]:
     """Score every (N, family, lambda) point of the preset (or of `grid`, from `settings`) with the
     bump-specific reading (`READING`: Eq. 1 alone scores a crossing of stripes as a right bump); the
-    notebook trains the section's models first (`store.train_all`)."""
+    notebook trains the section's models first (`scheduler.train_all`)."""
     wanted = runs(preset_name, grid)
     out = []
     for run in wanted:
