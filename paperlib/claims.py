@@ -32,6 +32,7 @@ from scipy import stats
 from .files import atomic_write_json, atomic_write_text
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+STILL_LEARNING = "still learning"  # `curves.STILL_LEARNING` (curves imports this module)
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 Z = 1.959963984540054  # two-sided 95%
 
@@ -40,22 +41,43 @@ Z = 1.959963984540054  # two-sided 95%
 
 @dataclass(frozen=True)
 class Estimate:
-    """A value with its 95% interval; `n` labels (summed over seeds) and `seeds` models behind it."""
+    """A value with its 95% interval; `n` labels (summed over seeds) and `seeds` models behind it.
+    `unit` says how to read it: "share" (a proportion, printed in %), "points" (a difference or
+    change of shares, printed in percentage points, never beyond +-100), "count" (k of n things
+    that are not a sample, e.g. landmark draws: no interval), or "" (a plain value)."""
 
     value: float
     lo: float
     hi: float
     n: int = 0
     seeds: int = 1
+    unit: str = ""
 
     def __str__(self) -> str:
-        if self.n:
+        if self.unit == "count":
+            return f"{round(self.value * self.n)} of {self.n}"
+        if self.unit == "points":
+            return f"{100 * self.value:+.1f} points [{100 * self.lo:+.1f}, {100 * self.hi:+.1f}]"
+        if self.unit == "share" or (self.n and not self.unit):
             return f"{100 * self.value:.1f}% [{100 * self.lo:.1f}, {100 * self.hi:.1f}]"
         return f"{self.value:.3g} [{self.lo:.3g}, {self.hi:.3g}]"
 
     @property
     def half_width(self) -> float:
         return (self.hi - self.lo) / 2
+
+
+def count(k: int, n: int) -> Estimate:
+    """k of n things that are not draws from a population (landmark draws of one model, the rings
+    of one model, a few verdicts): the count itself, without an interval."""
+    return Estimate(k / n if n else float("nan"), k / n if n else 0.0, k / n if n else 1.0, n, 1, "count")
+
+
+def _bounded(e: Estimate, a: Estimate, b: Estimate | None = None) -> Estimate:
+    """A difference or change of shares in points, its interval within what it can be ([-1, 1])."""
+    if a.unit == "share" and (b is None or b.unit == "share"):
+        return Estimate(e.value, max(-1.0, e.lo), min(1.0, e.hi), e.n, e.seeds, "points")
+    return e
 
 
 def wilson(k: float, n: int, z: float = Z) -> tuple[float, float]:
@@ -80,7 +102,7 @@ def proportion(*outcomes) -> Estimate:
         means = np.array([o.mean() for o in per_seed])
         half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
         lo, hi = min(lo, means.mean() - half), max(hi, means.mean() + half)
-    return Estimate(k / n, max(0.0, min(lo, k / n)), min(1.0, max(hi, k / n)), n, len(per_seed))
+    return Estimate(k / n, max(0.0, min(lo, k / n)), min(1.0, max(hi, k / n)), n, len(per_seed), "share")
 
 
 def difference(a: Estimate, b: Estimate) -> Estimate:
@@ -88,15 +110,17 @@ def difference(a: Estimate, b: Estimate) -> Estimate:
     d = a.value - b.value
     lo = d - math.hypot(a.value - a.lo, b.hi - b.value)
     hi = d + math.hypot(a.hi - a.value, b.value - b.lo)
-    return Estimate(d, lo, hi, a.n + b.n, min(a.seeds, b.seeds))
+    return _bounded(Estimate(d, lo, hi, a.n + b.n, min(a.seeds, b.seeds)), a, b)
 
 
 def trend(xs, estimates: list[Estimate]) -> Estimate:
     """The fitted change of the estimates from the smallest to the largest x (weighted least-squares
     line, each point weighted by the inverse square of its interval's half-width), with its interval.
     Where the points scatter about the line more than their intervals allow (reduced chi-square
-    above 1: models differ by more than their labels say), the interval is widened by that factor;
-    with two points the line fits exactly and no scatter can be estimated."""
+    above 1: models differ by more than their labels say), the interval is widened by that factor
+    and its quantile is Student's t on the fit's len(x) - 2 degrees of freedom (a scatter estimated
+    from one or two is barely known); with two points the line fits exactly and no scatter can be
+    estimated. A change of shares is in points, bounded to [-1, 1]."""
     x = np.asarray(xs, float)
     y = np.array([e.value for e in estimates])
     se = np.maximum([e.half_width / Z for e in estimates], 1e-3)
@@ -109,10 +133,12 @@ def trend(xs, estimates: list[Estimate]) -> Estimate:
     slope = (w * (x - xm) * (y - ym)).sum() / sxx
     dof = len(x) - 2
     chi2 = float((w * (y - ym - slope * (x - xm)) ** 2).sum())
-    scatter = math.sqrt(max(1.0, chi2 / dof)) if dof > 0 else 1.0
+    scattered = dof > 0 and chi2 / dof > 1
+    scatter = math.sqrt(chi2 / dof) if scattered else 1.0
+    quantile = float(stats.t.ppf(0.975, dof)) if scattered else Z
     span = np.ptp(x)
-    half = Z * span * scatter / math.sqrt(sxx)
-    return Estimate(slope * span, slope * span - half, slope * span + half, sum(e.n for e in estimates))
+    half = quantile * span * scatter / math.sqrt(sxx)
+    return _bounded(Estimate(slope * span, slope * span - half, slope * span + half, sum(e.n for e in estimates)), estimates[0])
 
 
 def widen(e: Estimate, spread: float) -> Estimate:
@@ -122,9 +148,11 @@ def widen(e: Estimate, spread: float) -> Estimate:
     lo_h, hi_h = e.value - e.lo, e.hi - e.value
     extra = (Z * spread) ** 2
     lo, hi = e.value - math.sqrt(lo_h**2 + extra), e.value + math.sqrt(hi_h**2 + extra)
-    if e.n:
+    if e.unit == "share" or (e.n and not e.unit):
         lo, hi = max(0.0, lo), min(1.0, hi)
-    return Estimate(e.value, lo, hi, e.n, e.seeds)
+    elif e.unit == "points":
+        lo, hi = max(-1.0, lo), min(1.0, hi)
+    return Estimate(e.value, lo, hi, e.n, e.seeds, e.unit)
 
 
 def seed_spread(*families) -> float:
@@ -137,14 +165,29 @@ def seed_spread(*families) -> float:
     return float(math.sqrt(ss / sum(len(g) - 1 for g in groups)))
 
 
-def mean_of(estimates: list[Estimate]) -> Estimate:
-    """The mean of estimates of separate models (e.g. one per sweep point, each with its own
-    interval, widened for the spread between seeds where it comes from one model), never pooling
-    their labels: the standard errors combine as those of independent means. The points differ by
-    design (a sweep), so their differences are not noise."""
+def mean_of(estimates: list[Estimate], scatter: bool = False) -> Estimate:
+    """The mean of estimates of separate models, never pooling their labels: the standard errors
+    combine as those of independent means. Where the estimates are replicates of one thing
+    (`scatter`: seeds of one model) and scatter about their mean more than those errors allow, the
+    interval is widened by that factor, with Student's t on len - 1 degrees of freedom; where they
+    are sweep points (one per W, per lambda) their differences are the design, not noise, and the
+    mean's interval is that of the points' own intervals."""
     values = np.array([e.value for e in estimates])
-    half = Z * math.sqrt(sum((e.half_width / Z) ** 2 for e in estimates)) / len(estimates)
-    return Estimate(float(values.mean()), float(values.mean() - half), float(values.mean() + half), sum(e.n for e in estimates))
+    se = np.maximum([e.half_width / Z for e in estimates], 1e-3)
+    k = len(estimates)
+    mean = float(values.mean())
+    chi2 = float((((values - mean) / se) ** 2).sum())
+    scattered = scatter and k > 1 and chi2 / (k - 1) > 1
+    factor = math.sqrt(chi2 / (k - 1)) if scattered else 1.0
+    quantile = float(stats.t.ppf(0.975, k - 1)) if scattered else Z
+    half = quantile * factor * math.sqrt((se**2).sum()) / k
+    unit = estimates[0].unit
+    lo, hi = mean - half, mean + half
+    if unit == "share":
+        lo, hi = max(0.0, lo), min(1.0, hi)
+    elif unit == "points":
+        lo, hi = max(-1.0, lo), min(1.0, hi)
+    return Estimate(mean, lo, hi, sum(e.n for e in estimates), 1, unit)
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -170,7 +213,7 @@ def positive(e: Estimate, margin: float = 0.0) -> str:
 
 def negative(e: Estimate, margin: float = 0.0) -> str:
     """The mirror of `positive`: the value is credibly below zero, or credibly above -`margin`."""
-    return positive(Estimate(-e.value, -e.hi, -e.lo, e.n, e.seeds), margin)
+    return positive(Estimate(-e.value, -e.hi, -e.lo, e.n, e.seeds, e.unit), margin)
 
 
 def within(e: Estimate, tolerance: float) -> str:
@@ -240,8 +283,12 @@ class Claim:
     "simulation" (a deterministic simulation), "model" (trained models) or "control" (what a
     reading gives for a control, e.g. that the training images read as a torus); `runs` lists the
     trained runs behind a model claim (hash, steps, convergence), `controls` what the same reading
-    gives for the controls (the input images, an untrained network, a memorizer, the oracle);
-    `reason` says why a verdict is inconclusive when that is not the interval alone."""
+    gives for the controls (the input images, an untrained network, a memorizer, the oracle, the
+    conditioning), each control's verdict through the same reading where the rule uses it;
+    `reason` says why a verdict is inconclusive when that is not the interval alone.
+    `learning_helps`: True where more training of the runs can only move the decisive quantity
+    toward the paper's side (an accuracy a model must reach), False where only away from it, None
+    where it could go either way; the guard keeps a verdict that further learning cannot flip."""
 
     claim: str
     section: str
@@ -256,6 +303,7 @@ class Claim:
     runs: list = field(default_factory=list)
     controls: dict = field(default_factory=dict)
     reason: str = ""
+    learning_helps: bool | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -278,13 +326,29 @@ class Claim:
 
 def guard(claim: Claim, runs: list[dict]) -> Claim:
     """Attach the trained runs a model claim rests on (each {"hash", "steps", "convergence",
-    "rising"}); a verdict that more training could flip, because a run it rests on is still
-    learning, becomes inconclusive, with that as the reason."""
+    "rising", and "geometry" for runs trained until their geometry settles}). A verdict that more
+    training could flip, because a run it rests on is still learning (or its geometry still
+    changing), becomes inconclusive, with that as the reason; one that more training cannot flip
+    (`Claim.learning_helps` on the verdict's side) is kept, saying so. Unsettled runs (neither
+    plateaued nor credibly rising) are named in the reason."""
     claim.runs = runs
-    learning = [r["hash"] for r in runs if r.get("convergence") == "still learning"]
+    learning = [r["hash"] for r in runs if r.get("convergence") == STILL_LEARNING]
+    changing = [r["hash"] for r in runs if r.get("geometry") == "still changing"]
+    unsettled = [r["hash"] for r in runs if r.get("convergence") == "unsettled"]
+    notes = [claim.reason] if claim.reason else []
+    safe = (claim.verdict == REPRODUCED and claim.learning_helps is True) or (claim.verdict == NOT_REPRODUCED and claim.learning_helps is False)
     if learning and claim.verdict != INCONCLUSIVE:
-        claim.reason = f"still learning: run(s) {', '.join(learning)} rose over the last quarter of training; was {claim.verdict}"
+        if safe:
+            notes.append(f"run(s) {', '.join(learning)} still learning; more training can only move this further to its side")
+        else:
+            notes.append(f"still learning: run(s) {', '.join(learning)} rose over the last quarter of training; was {claim.verdict}")
+            claim.verdict = INCONCLUSIVE
+    elif changing and claim.verdict != INCONCLUSIVE:
+        notes.append(f"geometry still changing: run(s) {', '.join(changing)} at their step cap; was {claim.verdict}")
         claim.verdict = INCONCLUSIVE
+    if unsettled:
+        notes.append(f"rests on unsettled run(s) {', '.join(unsettled)} (neither plateaued nor credibly rising)")
+    claim.reason = "; ".join(notes)
     return claim
 
 

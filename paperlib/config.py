@@ -22,10 +22,13 @@ SCHEDULES = ("constant", "cosine")
 LOSS_WEIGHTS = ("uniform", "inverse_snr", "min_snr")
 PREDICTIONS = ("eps", "v", "x0")
 TIMESTEPS = ("uniform", "lognormal")
-BUDGETS = ("steps", "plateau")
+BUDGETS = ("steps", "plateau", "geometry")
 # The version of the plateau rule (`curves.convergence`), hashed with the runs trained to their
 # plateau (a run's length depends on it). 1: margins on all labels; 2: and no region still rising.
 PLATEAU_RULE = 2
+# The version of the rule that a representation's geometry has settled (`curves.geometry_settled`),
+# hashed with the runs trained until it has. 1: participation ratio within 10%, margins within 0.05.
+GEOMETRY_RULE = 1
 PRESETS = ("smoke", "laptop", "gpu", "paper")
 
 
@@ -211,8 +214,10 @@ class TrainConfig:
     model is read out cheaply (DDIM-20 on `curve_labels` seeded evaluation labels). `until`:
     "steps" trains exactly `steps` (the curve read from half-way on); "plateau" treats `steps` as
     a cap and stops at the first read-out where the curve has plateaued (`curves.convergence`),
-    the learning rate following the cap's schedule. The rule (with its version, `PLATEAU_RULE`),
-    not the steps spent, is hashed.
+    the learning rate following the cap's schedule; "geometry" (section 3.1) stops at the first
+    read-out where the curve has plateaued and the representation's geometry, read at the
+    `eval_steps` snapshots, has settled (`curves.geometry_settled`). The rules (with their
+    versions, `PLATEAU_RULE`, `GEOMETRY_RULE`), not the steps spent, are hashed.
 
     Execution settings, which change how a run is computed but not what it computes, are left
     out of the run's hash (`EXECUTION_FIELDS`): `checkpoint_every`.
@@ -289,8 +294,10 @@ class RunConfig:
             for name, value in defaults.items():
                 if d[section][name] == value:
                     d[section].pop(name)
-        if self.train.until == "plateau":
+        if self.train.until in ("plateau", "geometry"):
             d["train"]["plateau_rule"] = PLATEAU_RULE
+        if self.train.until == "geometry":
+            d["train"]["geometry_rule"] = GEOMETRY_RULE
         return _digest(d)
 
     def legacy_hash(self) -> str:
@@ -340,35 +347,38 @@ def resolve_preset(name: str = "auto") -> str:
 
 
 def preset(name: str, **data_changes) -> RunConfig:
-    """The run of one preset for the default bump task; `data_changes` edit its DataConfig.
+    """The run of one preset for the default bump task; `data_changes` edit its DataConfig. Every
+    preset conditions as App. A.1 does: sinusoidal encodings of t, x and y at transformer
+    frequencies, concatenated and added at every block; nothing else tells the network where a
+    pixel is. What `laptop` and `gpu` change for speed is optimisation and size (README, Presets).
 
     smoke:  a tiny model and a few steps, so every code path runs in seconds (CI, nbval).
-    laptop: the fast recipe for a 2-core CPU (see BENCHMARKS.md): a width-8 UNet with attention
-            only at the lowest level, canvas-matched label frequencies, coordinate features and
-            FiLM conditioning, velocity prediction with min-SNR-5 weights (`python -m paperlib.bench
-            recipes`: the hardest families reach their plateau in less than half the images of
-            the earlier noise-prediction recipe); N=32, sigma=1, d=1 (1024 images), 4000 steps;
-            2500 steps when `data_changes` make N <= 16 (smaller images learn in fewer steps).
-    gpu:    the fast recipe on the paper's data, for one GPU (Colab included): d=0.1 (102,400
+    laptop: for a 2-core CPU: a width-8 UNet with attention only at the lowest level, encodings of
+            32 per quantity, velocity prediction with min-SNR-5 weights, batch 32, EMA 0.995
+            (`python -m paperlib.bench recipes`, BENCHMARKS.md); N=32, sigma=1, d=1 (1024 images),
+            4000 steps; 2500 steps when `data_changes` make N <= 16. The sections train most
+            models to their plateau with these as caps (`Budget`).
+    gpu:    the laptop recipe on the paper's data, for one GPU (Colab included): d=0.1 (102,400
             images at N=32), batch 128, 8000 steps (about 10 epochs); the experiments run the
             paper's sweep points and sizes with it, stacked.
     paper:  App. A.1 and Methods as written: width 64, attention at every level, enc 3 x 256,
             N=32, sigma=1, d=0.1 (102,400 images), 200 epochs; days of GPU time for all figures.
+
+    The earlier fast recipe, which told the network its position (`fast_recipe`), is a control.
     """
     if name not in PRESETS:
         raise ValueError(f"preset: unknown preset {name!r}; choose from {PRESETS}")
     if name == "smoke":
         cfg = RunConfig(
             data=DataConfig(N=16, d_x=1.0, d_y=1.0),
-            model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=16, label_encoding="canvas", heads=2),
+            model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=16, heads=2),
             diffusion=DiffusionConfig(sample_steps=10),
             train=TrainConfig(steps=40, batch_size=16, warmup=5, checkpoint_every=20, ema=0.9, curve_labels=16),
         )
     elif name == "laptop":
         cfg = RunConfig(
             data=DataConfig(N=32, d_x=1.0, d_y=1.0),
-            model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=32,
-                              label_encoding="canvas", coord_features=True, conditioning="film", heads=2),
+            model=ModelConfig(width=8, attention=(False, False, True), bottleneck_mult=4, enc_dim=32, heads=2),
             diffusion=DiffusionConfig(sample_steps=50, prediction="v", loss_weight="min_snr", snr_gamma=5.0),
             train=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup=200, ema=0.995),
         )
@@ -385,3 +395,30 @@ def preset(name: str, **data_changes) -> RunConfig:
     if name == "laptop" and cfg.data.N <= 16:
         cfg = cfg.replace(train={"steps": 2500})
     return cfg
+
+
+def fast_recipe(run: RunConfig) -> RunConfig:
+    """The fast recipe of the earlier laptop preset, now a control: label frequencies matched to the
+    canvas (2 pi k / N on the torus, where the encoding itself is then a Clifford torus), coordinate
+    features (sin/cos of each pixel's coordinates at those frequencies) and FiLM conditioning, which
+    together hand the first block a renderer of a bump at any label. It trains where a section
+    shows what positional information in the input does to a claim."""
+    return run.replace(model={"label_encoding": "periodic" if run.data.periodic else "canvas", "coord_features": True, "conditioning": "film"})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a section trains its models under a preset: to their plateau ("plateau") or until
+    their geometry settles as well ("geometry"), at most `cap` steps, read out every `every`
+    (`TrainConfig.until`); the learning rate follows the cap's schedule."""
+
+    until: str
+    cap: int
+    every: int
+
+    def __post_init__(self) -> None:
+        _require(self.until in ("plateau", "geometry"), "budget.until", f"{self.until!r}: choose 'plateau' or 'geometry'")
+        _require(1 <= self.every <= self.cap, "budget.every", f"{self.every} must lie in [1, cap={self.cap}]")
+
+    def apply(self, run: RunConfig) -> RunConfig:
+        return run.replace(train={"until": self.until, "steps": self.cap, "curve_every": self.every})

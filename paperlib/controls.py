@@ -6,8 +6,10 @@ from what the same reading gives for
 - the memorizer: every label drawn as the image of its nearest training label (what a model
   that only recalls its training set scores; labels on a held-out region's edge lie a fraction
   of a pixel from training labels, so a memorizer can score there);
-- the input images themselves and an untrained network, for representation geometry (section
-  3.1: the images of a torus are a torus; an additive code with harmonics passes the ring tests).
+- the input images themselves, an untrained network and the conditioning as the network receives
+  it (the label encodings), for representation geometry (section 3.1: the images of a torus are a
+  torus; an additive code with harmonics passes the ring tests; periodic label frequencies make
+  the encodings themselves a Clifford torus).
 Each control is scored by `evaluate.score` like a model's images, so every region and reading is
 available for it.
 """
@@ -15,11 +17,13 @@ available for it.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 
 from . import data as datamod
-from .config import DataConfig
+from .config import DataConfig, RunConfig
 from .evaluate import Evaluation, ideal_shape, score
+from .model import LABEL_FREQS, sinusoidal
 
 
 def oracle(config: DataConfig, labels=None) -> Evaluation:
@@ -52,3 +56,14 @@ def input_images(config: DataConfig, labels=None) -> np.ndarray:
     labels = datamod.eval_labels(config.N) if labels is None else np.asarray(labels, float)
     images = datamod.render(labels, config.N, config.sigma_x, config.sigma_y, ideal_shape(config), config.periodic).numpy()
     return images.reshape(len(labels), -1)
+
+
+def label_encodings(run: RunConfig, labels=None) -> np.ndarray:
+    """The conditioning as the network receives it, per label: the concatenated encodings of x and
+    y (App. A.1; the timestep's encoding is the same for every label at a given step), at the
+    run's label frequencies (n, 2 * enc_dim). A recipe's coordinate features are the same for every
+    label, so they add nothing here."""
+    labels = datamod.eval_labels(run.data.N) if labels is None else np.asarray(labels, float)
+    freqs = LABEL_FREQS[run.model.label_encoding](run.model.enc_dim, run.data.N)
+    values = torch.as_tensor(labels, dtype=torch.float32)
+    return torch.cat([sinusoidal(values[:, 0], run.model.enc_dim, freqs), sinusoidal(values[:, 1], run.model.enc_dim, freqs)], 1).numpy()

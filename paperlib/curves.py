@@ -56,6 +56,11 @@ ONSET_CORRELATION = 0.5  # a model whose images correlate less with the ideal on
 MIN_LABELS = 20
 READINGS = ("accuracy", "profile", "composed")
 STILL_LEARNING, PLATEAUED, UNSETTLED = "still learning", "plateaued", "unsettled"
+# A representation's geometry has settled when, between its last two snapshots (`eval_steps`),
+# every captured layer's participation ratio moved by at most this share of itself and each of
+# Fig. 3's margins by at most this much (`TrainConfig(until="geometry")`, `config.GEOMETRY_RULE`).
+SHAPE_TOLERANCE = {"participation_ratio": 0.10, "clifford_margin": 0.05, "hyper_margin": 0.05}
+SETTLED, STILL_CHANGING = "settled", "still changing"
 
 
 def readout_labels(N: int, n: int, seed: int = 0) -> np.ndarray:
@@ -79,7 +84,7 @@ def curve_steps(tc: TrainConfig) -> list[int]:
     4/8, 5/8, 6/8, 7/8 and 8/8 of its steps (or every `curve_every` from half-way), a run trained
     to its plateau every `curve_every` steps (it can stop from the second read-out on)."""
     every = curve_every(tc)
-    if tc.until == "plateau":
+    if tc.until in ("plateau", "geometry"):
         steps = list(range(every, tc.steps + 1, every))
     elif tc.curve_every:
         steps = [s for s in range(every, tc.steps + 1, every) if s >= tc.steps / 2]
@@ -160,3 +165,27 @@ def convergence(curve: list[dict], readings=READINGS) -> Convergence:
     else:
         status = UNSETTLED
     return Convergence(status, ref["step"], last["step"], gains)
+
+
+def geometry_settled(history: list[dict]) -> tuple[str, dict]:
+    """Whether a run's representation has stopped changing, from the snapshots its evaluation
+    callback recorded (`history` entries with a "shape": {layer: `geometry.shape_summary`}):
+    "settled" when between the last two snapshots every layer's readings moved within
+    `SHAPE_TOLERANCE`, "still changing" otherwise (or with fewer than two snapshots); with the
+    changes measured, by layer and reading."""
+    snaps = sorted((h for h in history if "shape" in h), key=lambda h: h["step"])
+    if len(snaps) < 2:
+        return STILL_CHANGING, {}
+    before, last = snaps[-2], snaps[-1]
+    changes, settled = {}, True
+    for layer, now in last["shape"].items():
+        was = before["shape"].get(layer, {})
+        for name, tolerance in SHAPE_TOLERANCE.items():
+            if name not in now or name not in was:
+                settled = False
+                continue
+            change = now[name] - was[name]
+            allowed = tolerance * abs(was[name]) if name == "participation_ratio" else tolerance
+            changes[f"{layer}/{name}"] = round(float(change), 4)
+            settled &= abs(change) <= allowed
+    return (SETTLED if settled else STILL_CHANGING), {"from_step": before["step"], "to_step": last["step"], "changes": changes}

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import data as datamod
-from . import metrics
+from . import geometry, metrics
 from .config import DataConfig, ModelConfig
 from .device import PRECISIONS, autocast, autocast_dtype
 from .diffusion import Schedule, initial_noise, sample
@@ -112,8 +112,10 @@ def starting_noise(n: int, N: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, seed: int = 0,
-             layers=(), batch_size: int | None = None, progress: bool = False, precision: str = "auto") -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D).
+             layers=(), batch_size: int | None = None, progress: bool = False, precision: str = "auto",
+             at_step: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images in [0, 255] (n, N, N) and, per requested layer, activations at the last step (n, D),
+    or at sampling step `at_step` (0 .. steps - 1; App. A.3 reads other steps).
     Sampling runs in the device's precision (`paperlib.device`: bf16 on recent GPUs, fp32 on a
     CPU; `precision` "fp32", "bf16" or "fp16" overrides it), in batches sized to its memory (`evaluation_batch`), from starting noise drawn for all
     labels at once (DDIM's images do not depend on the batches; DDPM's later draws do); activations
@@ -127,29 +129,32 @@ def generate(model: UNet, schedule: Schedule, labels, steps: int | None = 50, se
     n_steps = schedule.T if steps is None or steps >= schedule.T else steps
     bar = tqdm(total=n_steps * -(-len(labels) // batch_size), disable=not progress, desc="sample", unit="step", leave=False)
     noise = starting_noise(len(labels), model.N, seed)
+    keep = n_steps - 1 if at_step is None else at_step
+    if not 0 <= keep < n_steps:
+        raise ValueError(f"at_step: {at_step} must lie in [0, {n_steps - 1}]")
     for start in range(0, len(labels), batch_size):
         chunk = labels[start:start + batch_size]
         with capture(model, layers) as records, autocast(device, dtype):
             def on_step(i, _t):
                 bar.update(1)
-                if i != n_steps - 1:
+                if i <= keep:  # what is recorded from step `keep` on starts with step `keep`'s activations
                     for r in records.values():
                         r.clear()
             x = sample(model, schedule, chunk, steps, seed + start, on_step, noise[start:start + batch_size].to(device))
         images.append(datamod.from_model_range(x[:, 0]).cpu().numpy())
         for name in layers:
-            acts[name].append(records[name][-1].float().cpu().numpy())
+            acts[name].append(records[name][0].float().cpu().numpy())
     bar.close()
     return np.concatenate(images), {k: np.concatenate(v) for k, v in acts.items()}
 
 
 def evaluate(model: UNet, schedule: Schedule, data_config: DataConfig, steps: int | None = 50, seed: int = 0,
-             layers=(), labels=None, progress: bool = False, precision: str = "auto") -> Evaluation:
+             layers=(), labels=None, progress: bool = False, precision: str = "auto", at_step: int | None = None) -> Evaluation:
     """Generate the N x N evaluation labels (or `labels`) and score them overall and per region.
     Images are rounded to float16, the precision the cache keeps, so a reloaded evaluation scores
     exactly as the fresh one."""
     labels = datamod.eval_labels(data_config.N) if labels is None else np.asarray(labels, dtype=np.float64)
-    images, acts = generate(model, schedule, labels, steps, seed, layers, progress=progress, precision=precision)
+    images, acts = generate(model, schedule, labels, steps, seed, layers, progress=progress, precision=precision, at_step=at_step)
     return score(images.astype(np.float16), labels, data_config, acts)
 
 
@@ -157,12 +162,17 @@ def evaluation_callback(folder: RunFolder, layers=("layer4",), steps: int | None
     """A `Trainer.fit` callback for the "over training" figures (Fig. 2c-i, 8): at each of the
     run's `eval_steps` it evaluates the EMA model, appends the accuracies to `trainer.history`
     (saved with the checkpoint) and writes the evaluation into the run folder, so that a cached
-    run still has it (`load_evaluations`)."""
+    run still has it (`load_evaluations`). For a run trained until its geometry settles
+    (`until="geometry"`) the history also keeps each layer's `geometry.shape_summary`, which
+    `curves.geometry_settled` reads."""
 
     def callback(trainer) -> None:
         run = trainer.run
         ev = evaluate(trainer.ema, trainer.schedule, run.data, steps or run.diffusion.sample_steps, seed, layers)
-        trainer.history.append({"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}})
+        entry = {"step": trainer.step, **{name: s["accuracy"] for name, s in ev.scores.items()}}
+        if run.train.until == "geometry":
+            entry["shape"] = {layer: geometry.shape_summary(ev.activations[layer], ev.labels) for layer in layers}
+        trainer.history.append(entry)
         save_evaluation(ev, folder.evaluation_at(trainer.step))
 
     return callback

@@ -15,6 +15,7 @@ Nothing here needs torch.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -212,6 +213,12 @@ class Homology:
     def betti(self) -> tuple[int, ...]:
         return self.clear
 
+    @property
+    def h1_ratio(self) -> float:
+        """The second longest H1 bar's lifetime over the longest's (a torus: its two loops, Fig. 2b)."""
+        lifetimes = _lifetimes(self.diagrams[1])
+        return float(lifetimes[1] / lifetimes[0]) if len(lifetimes) > 1 and lifetimes[0] > 0 else 0.0
+
     def reads(self, target: tuple[int, ...] = TORUS) -> str:
         """"yes" when the clear bars are the target's and no candidate could change that, "no"
         when no reading of the candidates reaches it, else "inconclusive". A reading with an H2 bar
@@ -370,6 +377,35 @@ def torus_distances(X, n_x: int, n_y: int) -> dict[str, dict[str, float]]:
         d = statistic_distances(stats, ring_tests(ref, n_x, n_y))
         out[name] = {**d, "mean": float(np.mean(list(d.values())))}
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def ideal_ring_tests(n_x: int, n_y: int) -> tuple[dict, dict]:
+    """The ring statistics of the ideal 3D torus and Clifford torus on an n_x x n_y grid."""
+    return ring_tests(standard_torus(n_x, n_y), n_x, n_y), ring_tests(clifford_torus(n_x, n_y), n_x, n_y)
+
+
+def torus_margins(stats: dict, n_x: int, n_y: int) -> tuple[float, float]:
+    """Fig. 3's two readings of ring statistics (`ring_tests`), as margins that are positive on the
+    paper's side: x-on-y nearer the Clifford torus than the 3D torus (W to 3D - W to Clifford,
+    mean over the statistics), and hyper-factorization: x-on-x and y-on-y nearer the 3D torus's
+    x-on-y than the Clifford torus's own (W to Clifford's own - W to 3D x-on-y). By the triangle
+    inequality neither exceeds the distance between its two references, which a representation
+    that is one of them exactly reaches (the training images of the torus do, for hyper-factorization)."""
+    t3, cl = ideal_ring_tests(n_x, n_y)
+    W = wasserstein_distance
+    clifford = np.mean([W(stats["x_on_y"][s], t3["x_on_y"][s]) - W(stats["x_on_y"][s], cl["x_on_y"][s]) for s in STATISTICS])
+    hyper = np.mean([W(stats[t][s], cl[t][s]) - W(stats[t][s], t3["x_on_y"][s]) for t in ("x_on_x", "y_on_y") for s in STATISTICS])
+    return float(clifford), float(hyper)
+
+
+def shape_summary(X, labels) -> dict[str, float]:
+    """The cheap readings of a representation of the grid `labels` that say whether its geometry
+    is still changing (`curves.geometry_settled`): participation ratio and the two ring margins."""
+    order, n_x, n_y = grid_from_labels(labels)
+    X = check_points(X)[order]
+    clifford, hyper = torus_margins(ring_tests(X, n_x, n_y), n_x, n_y)
+    return {"participation_ratio": participation_ratio(X), "clifford_margin": clifford, "hyper_margin": hyper}
 
 
 def pc_ring_pairs(X, n_x: int, n_y: int) -> dict:

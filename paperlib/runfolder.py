@@ -12,6 +12,7 @@ names; trainers, the scheduler and the evaluations read and write through a `Run
     evaluation.npz          the standard final evaluation
     untrained.npz           the same evaluation of the run's network before training (a control)
     evaluations/eval_<step>.npz   evaluations at the config's `eval_steps`
+    evaluations/sampling_step_<k>.npz   the final evaluation's layers read at sampling step k (App. A.3)
     .lock                   held while a process trains or evaluates the run
 
 Every file is written atomically (`files.atomic_write`). A file found damaged on reading is
@@ -46,7 +47,7 @@ LOCK = ".lock"
 FILES = (CONFIG, CHECKPOINT, PREVIOUS_CHECKPOINT, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, UNTRAINED, EVALUATIONS, LOCK)
 # What a run that travels holds (`paperlib.runs`): every file but its resumable state and lock.
 TRAVELLING = (CONFIG, LOG, CURVE, WEIGHTS, RECORD, EVALUATION, UNTRAINED)
-EVALUATION_AT = re.compile(rf"{EVALUATIONS}/eval_[0-9]{{8}}\.npz")
+EVALUATION_AT = re.compile(rf"{EVALUATIONS}/(eval_[0-9]{{8}}|sampling_step_[0-9]{{4}})\.npz")
 HASH = re.compile(r"[0-9a-f]{12}")
 
 
@@ -221,6 +222,10 @@ class RunFolder:
     def evaluation_at(self, step: int) -> Path:
         """Where the evaluation at training step `step` (one of the config's `eval_steps`) is kept."""
         return self.path / EVALUATIONS / f"eval_{step:08d}.npz"
+
+    def evaluation_at_sampling_step(self, index: int) -> Path:
+        """Where the final evaluation read at sampling step `index` is kept."""
+        return self.path / EVALUATIONS / f"sampling_step_{index:04d}.npz"
 
     def evaluations_over_training(self) -> dict[int, Path]:
         return {int(p.stem[5:]): p for p in sorted((self.path / EVALUATIONS).glob("eval_*[0-9].npz"))}

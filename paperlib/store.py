@@ -26,6 +26,7 @@ from .runfolder import CONFIG, RunFolder
 from .train import Trainer, new_model
 
 LAYERS = ("layer4",)
+SHAPE_LAYERS = ("layer2", "layer3", "layer4")  # read over training by runs trained until their geometry settles
 
 
 def folder(run: RunConfig, root=None) -> RunFolder:
@@ -63,7 +64,7 @@ def train_or_load(run: RunConfig, root=None, callbacks=(), progress: bool = True
             return trainer
         if not (trainer.finished and here.trained):  # a run stopped after its last step has its weights written by `fit`
             if run.train.eval_steps:
-                callbacks = (evaluation_callback(here, LAYERS), *callbacks)
+                callbacks = (evaluation_callback(here, SHAPE_LAYERS if run.train.until == "geometry" else LAYERS), *callbacks)
             trainer.fit(callbacks, progress=progress)
     return trainer
 
@@ -123,6 +124,20 @@ def evaluation(run: RunConfig, root=None, progress: bool = True, device: str = "
     return ev
 
 
+def evaluation_at_sampling_step(run: RunConfig, index: int, root=None, layers=LAYERS, device: str = "auto") -> Evaluation:
+    """The run's standard evaluation with `layers` read at sampling step `index` instead of the
+    last (App. A.3: other denoising steps), from the trained run, cached in its folder."""
+    here = folder(run, root)
+    load = lambda path: load_evaluation(path, run.data)  # noqa: E731
+    path = here.evaluation_at_sampling_step(index)
+    ev = here.read_or_set_aside(path, load)
+    if ev is None or not set(layers) <= set(ev.activations):
+        trainer = train_or_load(run, root, progress=False, device=device)
+        ev = evaluate(trainer.ema, trainer.schedule, run.data, run.diffusion.sample_steps, 0, tuple(layers), at_step=index)
+        save_evaluation(ev, path)
+    return ev
+
+
 def untrained_evaluation(run: RunConfig, root=None, layers=LAYERS, device: str = "auto") -> Evaluation:
     """The standard evaluation of the run's network as initialised, never trained: the untrained
     control of the representation claims (cached in the run's folder)."""
@@ -142,8 +157,9 @@ def training_record(run_hash: str, root=None) -> dict:
     here = RunFolder(Path(root if root is not None else paths.runs_root()) / run_hash)
     record, curve = here.read_record() or {}, here.read_curve()
     verdict = curves.convergence(curve) if curve else None
+    shape = {"geometry": record["geometry"]["status"]} if "geometry" in record else {}
     return {"hash": run_hash, "steps": record.get("steps", here.last_logged_step()),
-            "convergence": verdict.status if verdict else "no curve", "rising": verdict.rising() if verdict else []}
+            "convergence": verdict.status if verdict else "no curve", "rising": verdict.rising() if verdict else [], **shape}
 
 
 def check_training(found: list, root=None) -> list:

@@ -286,8 +286,9 @@ class Trainer:
         state = {k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}
         meta = {"config_hash": self.run.hash(), "step": str(self.step)}
         atomic_write(self.folder.weights_path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+        shape = {"geometry": dict(zip(("status", "measured"), curves.geometry_settled(self.history)))} if self.run.train.until == "geometry" else {}
         self.folder.write_record({"hash": self.run.hash(), "steps": self.step, "train_seconds": round(self.elapsed, 2),
-                                  "final_loss": self.last_loss, "convergence": curves.convergence(self.curve).to_dict(),
+                                  "final_loss": self.last_loss, "convergence": curves.convergence(self.curve).to_dict(), **shape,
                                   "stacked_with": self.stacked_with, "finished": provenance.collect(self.device)})
 
     def fit(self, callbacks: tuple[Callback, ...] = (), until: int | None = None, progress: bool = True,
@@ -357,11 +358,12 @@ def _read_curve(engine, losses: torch.Tensor):
     """Read out every run of the engine; under `until="plateau"` the runs whose curve has
     plateaued finish here and leave the engine. Returns the engine that trains on, and its losses."""
     labels = curves.readout_labels(engine.trainers[0].run.data.N, engine.trainers[0].run.train.curve_labels)
-    plateau = engine.trainers[0].run.train.until == "plateau"
+    until = engine.trainers[0].run.train.until
     done = []
     for trainer, ev in zip(engine.trainers, engine.read_out(labels)):
         trainer.record_curve(engine.step, ev)
-        if plateau and curves.convergence(trainer.curve).status == curves.PLATEAUED:
+        if until in ("plateau", "geometry") and curves.convergence(trainer.curve).status == curves.PLATEAUED \
+                and (until == "plateau" or curves.geometry_settled(trainer.history)[0] == curves.SETTLED):
             done.append(trainer)
     if not done:
         return engine, losses

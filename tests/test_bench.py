@@ -32,17 +32,26 @@ def test_sampling_batch_bench_reports_every_batch():
 
 
 def test_torus_controls_change_one_thing_each_and_reuse_the_sections_models():
-    """Each suspect differs from the laptop torus model in one respect (length, density or
-    conditioning), and the plateau rows are section 3.1's own models, so a laptop cache has them."""
+    """Each row differs from section 3.1's torus model (the paper's conditioning) in one respect,
+    and the baseline and the fast recipe's control are the section's own models, so a laptop
+    run's cache has them; width 32 runs at N = 16 beside the N = 16 baseline."""
+    import dataclasses
+
     from paperlib.bench.training import torus_control_runs
     from paperlib.experiments import factorization as fz
 
-    runs = torus_control_runs()
-    torus, control = fz.torus_run("laptop"), fz.control_run("laptop")
-    assert runs["laptop, to the plateau"] == torus and runs["paper's conditioning, to the plateau"] == control
-    fixed = runs["laptop, 4000 steps"]
-    assert (fixed.train.until, fixed.train.steps) == ("steps", 4000) and fixed.model == torus.model and fixed.data == torus.data
-    density = runs["paper's density (d = 0.1), 4000 steps"]
-    assert (density.data.d_x, density.data.d_y) == (0.1, 0.1) and density.model == torus.model and density.train.steps == 4000
-    assert control.model.conditioning == "bias" and not control.model.coord_features and control.data == torus.data
+    runs = torus_control_runs(seeds=2)
+    base = fz.torus_run("laptop")
+    assert runs["baseline, seed 0"] == base and runs["fast recipe (a control)"] == fz.fast_run("laptop")
+    assert base.model.label_encoding == "transformer" and not base.model.coord_features and base.model.conditioning == "bias"
+
+    def changed(a, b):
+        return {f"{part}.{f.name}" for part in ("data", "model", "diffusion", "train") for f in dataclasses.fields(getattr(a, part))
+                if getattr(getattr(a, part), f.name) != getattr(getattr(b, part), f.name)}
+
+    assert changed(runs["width 16"], base) == {"model.width"}
+    assert changed(runs["paper's density (d = 0.1)"], base) == {"data.d_x", "data.d_y"}
+    assert changed(runs["noise prediction, uniform weights"], base) == {"diffusion.prediction", "diffusion.loss_weight"}
+    assert changed(runs["baseline, seed 1"], base) == {"train.seed"}
+    assert changed(runs["N = 16: width 32"], runs["N = 16: baseline"]) == {"model.width"}
     assert len({r.hash() for r in runs.values()}) == len(runs)

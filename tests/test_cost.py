@@ -5,13 +5,14 @@ import json
 import pytest
 
 from paperlib import cost, scheduler
-from paperlib.config import preset
+from paperlib.config import fast_recipe, preset
 
 
 def test_flops_per_training_image_are_the_counted_ones():
-    assert cost.train_flops_per_image(preset("laptop", N=32)) == 147_787_776
-    assert cost.train_flops_per_image(preset("laptop", N=16)) == 37_029_888
-    assert cost.train_flops_per_image(preset("laptop", N=8)) == 9_357_696
+    assert cost.train_flops_per_image(preset("laptop", N=32)) == 140_863_488
+    assert cost.train_flops_per_image(preset("laptop", N=16)) == 35_229_696
+    assert cost.train_flops_per_image(preset("laptop", N=8)) == 8_838_528
+    assert cost.train_flops_per_image(fast_recipe(preset("laptop", N=32))) == 147_787_776  # coordinate features and FiLM cost 5%
     assert cost.train_flops_per_image(preset("paper")) == 10_160_701_440  # attention matmuls included
 
 

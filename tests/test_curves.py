@@ -182,3 +182,32 @@ def test_a_run_that_plateaus_leaves_its_stack_and_the_others_train_on(tmp_path, 
     monkeypatch.setattr(Trainer, "read_out", _fake_readout(shapes[1]))
     alone.fit(progress=False)
     assert all(torch.allclose(v, trainers[1].ema.state_dict()[k], atol=1e-4) for k, v in alone.ema.state_dict().items())
+
+
+def test_a_run_trained_until_its_geometry_settles_records_it_and_stops_only_when_settled(tmp_path):
+    """`until="geometry"`: the snapshots' shape summaries are kept in the history, and the run stops
+    at a read-out only where the curve has plateaued and the last two snapshots agree."""
+    from paperlib import store
+    from paperlib.config import Budget, preset
+
+    run = Budget("geometry", 60, 10).apply(preset("smoke", periodic=True)).replace(
+        train={"eval_steps": (0, 20, 40, 60), "warmup": 2}, diffusion={"sample_steps": 3})
+    trainer = store.train_or_load(run, tmp_path, progress=False)
+    shapes = [h for h in trainer.history if "shape" in h]
+    assert [h["step"] for h in shapes] == [s for s in (0, 20, 40, 60) if s <= trainer.step]
+    assert set(shapes[-1]["shape"]) == {"layer2", "layer3", "layer4"}
+    status, measured = curves.geometry_settled(trainer.history)
+    record = store.folder(run, tmp_path).read_record()
+    assert record["geometry"]["status"] == status and store.training_record(run.hash(), tmp_path)["geometry"] == status
+    if trainer.step < 60:  # stopped early: only where settled
+        assert status == curves.SETTLED
+
+
+def test_the_geometry_rule_compares_the_last_two_snapshots():
+    shape = lambda pr, c, h: {"layer4": {"participation_ratio": pr, "clifford_margin": c, "hyper_margin": h}}  # noqa: E731
+    history = [{"step": 1000, "shape": shape(10.0, 0.1, 0.0)}, {"step": 2000, "shape": shape(10.5, 0.12, 0.03)}]
+    assert curves.geometry_settled(history)[0] == curves.SETTLED
+    history.append({"step": 4000, "shape": shape(8.0, 0.12, 0.03)})  # the dimension fell by 24%: still changing
+    status, measured = curves.geometry_settled(history)
+    assert status == curves.STILL_CHANGING and measured["changes"]["layer4/participation_ratio"] == -2.5
+    assert curves.geometry_settled(history[:1])[0] == curves.STILL_CHANGING  # one snapshot cannot tell

@@ -9,7 +9,9 @@ comes before NAME.
   torus-geometry      the fast and the plain recipe on the torus side by side, then the geometry
                       summary of each one's layer-4 representation
   recipes             images to the plateau per hard family, for each training recipe side by side
-  torus-controls      section 3.1's suspects (data density, training length, conditioning) read as the claims read
+  torus-controls      section 3.1's question: one change at a time from the torus model with the
+                      paper's conditioning (width, density, objective, length; the fast recipe),
+                      each until its geometry settles, read at layers 2-4 as the claims read
   workers             the same small models one after another in this process, then in parallel
                       single-threaded workers (`scheduler.train_all`)
   stacked             training images/s of stacks of K = 1..16 runs at N = 8, 16, 32 in one-thread

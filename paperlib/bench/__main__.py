@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=None, help="the run cache (default: runs/, $PAPERLIB_RUNS)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--draws", type=int, default=3, help="landmark draws of H2")
+    p.add_argument("--seeds", type=int, default=2, help="seeds of the baseline")
+    p.add_argument("--only", nargs="*", help="substrings of the rows to train and read (default: all)")
     p = sub.add_parser("torus-geometry")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
     p = sub.add_parser("workers")

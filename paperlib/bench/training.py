@@ -3,6 +3,7 @@ and the torus geometry of two recipes side by side."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -221,41 +222,68 @@ def bench_recipes(args) -> dict:
     return out
 
 
-def torus_control_runs() -> dict[str, RunConfig]:
-    """Section 3.1's suspects for the missing torus geometry, one change each from the laptop torus
-    model: training length (the preset's earlier fixed 4000 steps against training to the plateau),
-    the paper's data density (d = 0.1, 102,400 images, the same 4000 steps: the step's cost does not
-    depend on the dataset's size) and the paper's conditioning (bias, no coordinate features; to its
-    plateau, and at the earlier fixed 5000 steps). The plateau models are section 3.1's own, so a
-    laptop run's cache has them."""
-    torus, control, budget = factorization.torus_run("laptop"), factorization.control_run("laptop"), preset("laptop").train.steps
-    fixed = torus.replace(train={"until": "steps", "steps": budget, "curve_every": 0,
-                                 "eval_steps": tuple(int(s) for s in np.linspace(0, budget, factorization.SNAPSHOTS["laptop"]).round())})
-    return {"laptop, 4000 steps": fixed,
-            "laptop, to the plateau": torus,
-            "paper's density (d = 0.1), 4000 steps": fixed.replace(train={"eval_steps": ()}, data={"d_x": 0.1, "d_y": 0.1}),
-            "paper's conditioning, 5000 steps": control.replace(train={"until": "steps", "steps": 5000, "curve_every": 0}),
-            "paper's conditioning, to the plateau": control}
+TORUS_CAP_32, TORUS_CAP_16 = 12_000, 12_000  # steps; each row trains until its geometry settles within them (`Budget("geometry")`)
+
+
+def torus_control_runs(seeds: int = 2) -> dict[str, RunConfig]:
+    """Section 3.1's question, one change at a time from the torus model with the paper's
+    conditioning (the section's own model: a laptop run's cache has it): width 16; the paper's
+    density (d = 0.1, 102,400 images: a step costs the same); the paper's objective (noise
+    prediction, uniform weights); longer training (twice the cap, fixed); and the fast recipe
+    (the section's control). Width 32 is too dear at N = 32 on this CPU (some 10x the baseline's
+    step), so it runs on the N = 16 periodic set, beside the N = 16 baseline. Every row but the
+    fixed-length one trains until its geometry settles (`curves.geometry_settled`); the baseline
+    with `seeds` seeds, so that a change can be told from the spread between trainings."""
+    base = factorization.torus_run("laptop")
+    small = base.replace(data={"N": 16}, train={"eval_steps": tuple(s for s in base.train.eval_steps if s <= TORUS_CAP_16),
+                                                "steps": TORUS_CAP_16})
+    rows = {f"baseline, seed {k}": base.replace(train={"seed": k}) for k in range(seeds)}
+    rows.update({
+        "width 16": base.replace(model={"width": 16}),
+        "paper's density (d = 0.1)": base.replace(data={"d_x": 0.1, "d_y": 0.1}),
+        "noise prediction, uniform weights": base.replace(diffusion={"prediction": "eps", "loss_weight": "uniform"}),
+        "longer (fixed, twice the cap)": base.replace(train={"until": "steps", "steps": 2 * TORUS_CAP_32, "curve_every": 2000,
+                                                             "eval_steps": (*base.train.eval_steps, 16_000, 20_000, 24_000)}),
+        "fast recipe (a control)": factorization.fast_run("laptop"),
+        "N = 16: baseline": small,
+        "N = 16: width 32": small.replace(model={"width": 32}),
+    })
+    return rows
+
+
+def _torus_row(name: str, run: RunConfig, runs_dir, draws: int, images: dict) -> dict:
+    """One row of the torus table: accuracy, steps, convergence, geometry status and minutes, and
+    layers 2-4 read with section 3.1's statistics beside the row's controls (the training images,
+    the untrained network, the conditioning)."""
+    ev = store.evaluation(run, runs_dir, progress=False, layers=factorization.MODEL_LAYERS)
+    untrained = store.untrained_evaluation(run, runs_dir, layers=("layer4",))
+    record = store.training_record(run.hash(), runs_dir)
+    key = run.data.N
+    if key not in images:
+        images[key] = factorization.images_geometry(run, draws)
+    controls = {"input images": images[key], "untrained network": factorization.representation_geometry(
+        "untrained", untrained.activations["layer4"], untrained.labels, draws), "conditioning": factorization.conditioning_geometry(run, draws)}
+    row = {"accuracy": round(ev.accuracy, 3), "steps": record.get("steps"), "convergence": record.get("convergence"),
+           "geometry": record.get("geometry"), "minutes": round(store.training_minutes(run, runs_dir), 1), "layers": {}, "controls": {}}
+    for layer in factorization.MODEL_LAYERS:
+        g = factorization.representation_geometry(name, ev.activations[layer], ev.labels, draws, homology=layer == "layer4")
+        row["layers"][layer] = _geometry_entry(g)
+    row["controls"] = {k: _geometry_entry(g) for k, g in controls.items()}
+    print(f"[{name}] " + json.dumps({k: v for k, v in row.items() if k != "controls"}, default=str), flush=True)
+    return row
+
+
+def _geometry_entry(g) -> dict:
+    return {"participation ratio": str(g.participation_ratio), "hyper margin": str(g.hyper_margin), "x-on-y margin": str(g.clifford_margin),
+            "torus per draw": g.torus_readings, "variance shares": {k: round(v, 3) for k, v in g.shares.items()}}
 
 
 def bench_torus_controls(args) -> dict:
-    """Train (or load from the run cache) the torus controls and read each one's layer 4 as the
-    claims do: Betti numbers against the noise floors, participation ratio, two-way variance split,
-    ring margins; with the input images beside them."""
-    runs = torus_control_runs()
-    scheduler.train_all(list(runs.values()), args.runs, workers=args.workers, progress=False)
-    out = {"bench": "torus-controls", "models": {}}
-    rows = {}
-    for name, run in runs.items():
-        ev = store.evaluation(run, args.runs, progress=False)
-        rows[name] = (run, factorization.representation_geometry(name, ev.activations["layer4"], ev.labels, args.draws), ev.accuracy)
-    rows["input images"] = (None, factorization.images_geometry(runs["laptop, to the plateau"], args.draws), 1.0)
-    for name, (run, g, acc) in rows.items():
-        record = store.training_record(run.hash(), args.runs) if run is not None else {}
-        entry = {"accuracy": round(acc, 3), "steps": record.get("steps"), "convergence": record.get("convergence"),
-                 "torus per draw": g.torus_readings, "clear bars": list(g.homologies[0].clear), "participation ratio": str(g.participation_ratio),
-                 "variance shares": {k: round(v, 3) for k, v in g.shares.items()}, "x-on-y margin (Clifford)": str(g.clifford_margin),
-                 "hyper margin": str(g.hyper_margin)}
-        out["models"][name] = entry
-        print(f"[{name}] " + "; ".join(f"{k}: {v}" for k, v in entry.items()), flush=True)
-    return out
+    """Train (or load from the run cache) the torus table's rows, `--only` some of them, and read
+    each at layers 2-4 as section 3.1's claims do, with its controls beside."""
+    runs = torus_control_runs(args.seeds)
+    chosen = {name: run for name, run in runs.items() if not args.only or any(o in name for o in args.only)}
+    scheduler.train_all(list(chosen.values()), args.runs, workers=args.workers, progress=False)
+    images: dict = {}
+    rows = {name: _torus_row(name, run, args.runs, args.draws, images) for name, run in chosen.items()}
+    return {"bench": "torus-controls", "rows": rows}

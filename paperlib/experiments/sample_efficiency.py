@@ -13,28 +13,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import claims as C
-from ..config import HoldOut, RunConfig, preset
+from .. import controls
+from ..config import Budget, HoldOut, RunConfig, preset
 from ..data import make_dataset
 from ..store import evaluation
 
 FAMILIES = ("bump", "bump+stripes")
-# Sweep points per preset: per image size N and family, the lambdas of the 2D bumps, placed to
-# bracket the 60% crossing (Fig. 5c interpolates it; a crossing below the first lambda is
-# censored and flagged). Fig. 5(a, b) show the largest N. The laptop preset stops at N = 16: its six
-# N = 32 models, trained to their plateau, cost some 85 worker-minutes (two of them still learning
-# at 4000 steps), more than a third of the 2-hour run; `sizes=[8, 16, 32]` (the notebook's
-# parameter) adds them back (README, "Time").
-SWEEPS = {
-    "smoke": {8: {"bump": (0.3, 1.0), "bump+stripes": (0.3, 1.0)}, 16: {"bump": (0.3, 1.0), "bump+stripes": (0.3, 1.0)}},
-    "laptop": {8: {"bump": (0.1, 0.2, 0.35, 0.5, 0.7, 1.0), "bump+stripes": (0.02, 0.05, 0.1, 0.2, 0.35, 1.0)},
-               16: {"bump": (0.1, 0.2, 0.35, 0.5, 0.7, 1.0), "bump+stripes": (0.05, 0.1, 0.2, 0.35, 0.5, 1.0)}},
-    "gpu": {N: {"bump": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), "bump+stripes": (0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 1.0)} for N in (8, 16, 32)},
-    "paper": {N: {"bump": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), "bump+stripes": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)} for N in (8, 16, 32, 64)},
+# What each preset means for this section: per image size N and family, the lambdas of the 2D
+# bumps, placed to bracket the 60% crossing (Fig. 5c interpolates it; a crossing below the first
+# lambda is censored and flagged; Fig. 5(a, b) show the largest N), and how long each model trains
+# (`budget`, the same at every N so that a slope compares like with like; None: the preset's fixed
+# steps). The laptop preset stops at N = 16 (`sizes=[8, 16, 32]`, the notebook's parameter, adds
+# N = 32), every model to its plateau within 6000 steps, read out every 1500.
+PRESETS = {
+    "smoke": {"sweep": {8: {"bump": (0.3, 1.0), "bump+stripes": (0.3, 1.0)}, 16: {"bump": (0.3, 1.0), "bump+stripes": (0.3, 1.0)}},
+              "budget": None},
+    "laptop": {"sweep": {8: {"bump": (0.1, 0.2, 0.35, 0.5, 0.7, 1.0), "bump+stripes": (0.02, 0.05, 0.1, 0.2, 0.35, 1.0)},
+                         16: {"bump": (0.1, 0.2, 0.35, 0.5, 0.7, 1.0), "bump+stripes": (0.05, 0.1, 0.2, 0.35, 0.5, 1.0)}},
+               "budget": Budget("plateau", 6000, 1500)},
+    "gpu": {"sweep": {N: {"bump": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), "bump+stripes": (0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 1.0)} for N in (8, 16, 32)},
+            "budget": None},
+    "paper": {"sweep": {N: {"bump": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), "bump+stripes": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)}
+                        for N in (8, 16, 32, 64)}, "budget": None},
 }
-# The training rule of this section, the same at every N so that a slope compares like with like:
-# each model trains to its plateau (`TrainConfig.until`), at most `cap` steps, read out every
-# `every` (the laptop preset's fixed budgets left the N = 16 and 32 models still learning).
-BUDGET = {"laptop": {"cap": 4000, "every": 500}}
 THRESHOLD = 0.6
 BOOTSTRAP = 2000
 MARKEDLY = float(np.log(1.5))  # "markedly fewer": a saving of at least a third
@@ -42,19 +43,19 @@ MARKEDLY = float(np.log(1.5))  # "markedly fewer": a saving of at least a third
 
 def run_config(preset_name: str, family: str, fraction: float, N: int | None = None) -> RunConfig:
     """The preset's bump model on `family` with the central 20% held out and lambda = `fraction`,
-    trained under the section's `BUDGET` rule where the preset has one."""
+    trained under the section's budget where the preset has one."""
     changes = {"family": family, "holdout": HoldOut("center_fraction", fraction=0.2), "fraction": fraction}
     if N is not None:
         changes["N"] = N
     run = preset(preset_name, **changes)
-    budget = BUDGET.get(preset_name)
-    return run.replace(train={"until": "plateau", "steps": budget["cap"], "curve_every": budget["every"]}) if budget else run
+    budget = PRESETS[preset_name]["budget"]
+    return budget.apply(run) if budget else run
 
 
 def settings(preset_name: str, sizes=None, fractions: dict | None = None) -> dict[int, dict[str, tuple]]:
     """The preset's sweep, {N: {family: lambdas}}, with the image sizes and/or each family's
     lambdas replaced (the notebook's papermill parameters); a new N takes the grid of the nearest."""
-    base = SWEEPS[preset_name]
+    base = PRESETS[preset_name]["sweep"]
     if fractions and set(fractions) - set(FAMILIES):
         raise ValueError(f"fractions: families are {FAMILIES}, got {sorted(fractions)}")
     out = {}
@@ -67,7 +68,7 @@ def settings(preset_name: str, sizes=None, fractions: dict | None = None) -> dic
 
 def runs(preset_name: str, sweep: dict | None = None) -> list[RunConfig]:
     """Every model this section trains (`run_all.py` trains them all up front)."""
-    return [run_config(preset_name, family, f, N) for N, grids in (sweep or SWEEPS[preset_name]).items()
+    return [run_config(preset_name, family, f, N) for N, grids in (sweep or PRESETS[preset_name]["sweep"]).items()
             for family in FAMILIES for f in grids[family]]
 
 
@@ -83,6 +84,7 @@ class Point:
     labels: int = 0
     run: str = ""  # the hash of the trained run
     eq1: float = float("nan")  # Eq. 1 over all labels, beside
+    memorized: float = float("nan")  # what the memorizer of the same training set scores (READING, all labels)
 
 
 READING = "composed"  # a valid bump (better correlated with a bump than with a crossing of stripes) at the right place
@@ -100,7 +102,8 @@ def points(preset_name: str, root=None, progress: bool = True, grid: dict | None
         regions = ("all", "in_distribution", "out_of_distribution", "seen", "unseen")
         out.append(Point(run.data.N, run.data.family, run.data.fraction, counts["2d"], sum(counts.values()),
                          {r: ev.scores[r][READING] for r in regions if r in ev.scores},
-                         int(ev.outcome[READING].sum()), len(ev.labels), run.hash(), ev.scores["all"]["accuracy"]))
+                         int(ev.outcome[READING].sum()), len(ev.labels), run.hash(), ev.scores["all"]["accuracy"],
+                         controls.memorizer(run.data, ev.labels).scores["all"][READING]))
     return out
 
 
@@ -277,12 +280,15 @@ def slope_claims(points, cross_2d, boot_2d, Ns, note) -> list[C.Claim]:
                    criterion="slope without stripes - slope with stripes > 0 (bootstrap; bounds where a crossing is outside the sweep); "
                              "not reproduced below 0.3", estimate=gap, verdict=C.positive(gap, 0.3), runs=_runs(points),
                    measured=f"slopes on 2D bumps: alone {sl['bump']}, with stripes {sl['bump+stripes']} over N = {Ns}; {note}")]
+    memorizer = slopes(scaling(points, count="n_2d", accuracies=[p.memorized for p in points]))
     for family, target in PAPER_SLOPES.items():
         off = C.Estimate(sl[family].value - target, sl[family].lo - target, sl[family].hi - target)
-        out.append(C.Claim(claim=f"The 2D bumps needed grow as N^{target:g} {'with' if 'stripes' in family else 'without'} stripes",
+        baseline = " (what memorizing gives)" if family == "bump" else ""
+        out.append(C.Claim(claim=f"The 2D bumps needed grow as N^{target:g} {'with' if 'stripes' in family else 'without'} stripes{baseline}",
                            section="3.2", figure="Fig. 5(c)", paper=f"slope {target:g}",
                            criterion=f"log-log slope within {SLOPE_TOLERANCE} of {target:g} (interval of slope - {target:g} inside "
-                                     f"+-{SLOPE_TOLERANCE})", estimate=sl[family], verdict=C.within(off, SLOPE_TOLERANCE),
+                                     f"+-{SLOPE_TOLERANCE}); the memorizer's slope on the same sweep beside",
+                           estimate=sl[family], verdict=C.within(off, SLOPE_TOLERANCE), controls={"memorizer": f"slope {memorizer[family]:.2f}"},
                            runs=_runs([p for p in points if p.family == family]), measured=f"slope {sl[family]} over N = {Ns}; {note}"))
     return out
 
