@@ -380,13 +380,25 @@ def tally_text(claims: list[Claim]) -> str:
 MARKS = {REPRODUCED: "reproduced", NOT_REPRODUCED: "**not reproduced**", INCONCLUSIVE: "*inconclusive*"}
 
 
+def as_text(value) -> str:
+    """A measured value or a control's reading as words: a mapping as "key value, ...", a list as its items."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(as_text(v) for v in value)
+    return str(value)
+
+
 def to_markdown(claims: list[Claim], preset: str | None = None) -> str:
     head = f"Preset `{preset}`: " if preset else ""
     lines = [f"{head}{tally_text(claims)}.",
              "Estimate: the decisive quantity with its 95% interval (labels, and seeds where there are several).", "",
-             "| claim | kind | figure | paper | criterion | estimate [95% interval] | measured | verdict |", "|---|---|---|---|---|---|---|---|"]
+             "| claim | kind | figure | paper | criterion | estimate [95% interval] | measured | controls | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
-        cells = (c.claim, c.kind, c.figure, c.paper, c.criterion, c.estimate, c.measured + (f" ({c.reason})" if c.reason else ""), MARKS[c.verdict])
+        controls = "; ".join(f"{k}: {as_text(v)}" for k, v in c.controls.items())
+        cells = (c.claim, c.kind, c.figure, c.paper, c.criterion, c.estimate, c.measured + (f" ({c.reason})" if c.reason else ""), controls,
+                 MARKS[c.verdict])
         lines.append("| " + " | ".join(str(x).replace("|", "/").replace("\n", " ") for x in cells) + " |")
     return "\n".join(lines) + "\n"
 

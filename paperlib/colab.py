@@ -3,7 +3,8 @@
 Every notebook starts with the cell `cell_source()` writes, and the README links each notebook
 to Colab (`notebook_url`): `python -m paperlib.colab` rewrites both from the repository address
 (`[project.urls] Repository` in pyproject.toml, the one place it is written) and the package's
-version. On Colab the cell checks that the address holds the tag of that version (failing with a
+version; it refuses the placeholder address of a fresh checkout (a fork sets its own first, and
+pushes the version's tag). On Colab the cell checks that the address holds the tag of that version (failing with a
 message that says so when it cannot be reached), installs exactly that version without
 dependencies, then `setup()` installs only the requirements Colab lacks, never touching Colab's
 torch, ipykernel or ipywidgets (upgrading them is what breaks Colab runtimes and widget
@@ -29,6 +30,9 @@ from .provenance import installed_versions
 
 TOP = Path(__file__).resolve().parents[1]
 NOTEBOOKS = TOP / "notebooks"
+PLACEHOLDER = "github.com/OWNER/"  # the address a fresh checkout carries until a fork sets its own
+# What Colab reads from a notebook to open it on a GPU runtime (Runtime > Change runtime type).
+GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 NEVER_UPGRADE = ("torch", "ipykernel", "ipywidgets", "numpy")
 DRIVE = Path("/content/drive/MyDrive/paperlib")
 LOCAL = Path("/content/paperlib")
@@ -133,15 +137,23 @@ def storage(drive: bool) -> Path:
     return DRIVE if drive else LOCAL
 
 
+def is_placeholder(address: str | None = None) -> bool:
+    """Whether the repository address is still the placeholder of a fresh checkout."""
+    return PLACEHOLDER in (address or repository())
+
+
 def write_cells(folder: Path = NOTEBOOKS) -> list[Path]:
-    """Make the first code cell of every notebook `cell_source()`; returns the notebooks changed."""
+    """Make the first code cell of every notebook `cell_source()` and give it Colab's GPU runtime
+    metadata; returns the notebooks changed."""
     changed = []
     for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         nb = json.loads(path.read_text())
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         lines = cell_source().splitlines(keepends=True)
-        if first["source"] != lines:
+        metadata = {**nb.get("metadata", {}), **GPU_METADATA}
+        if first["source"] != lines or nb.get("metadata") != metadata:
             first["source"] = lines
+            nb["metadata"] = metadata
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             changed.append(path)
     return changed
@@ -156,8 +168,21 @@ def write_readme_links(readme: Path = TOP / "README.md") -> bool:
     return new != text
 
 
-if __name__ == "__main__":
+def main() -> int:
+    """Write the notebooks' first cells and the README's Colab links for this repository's
+    address; refuse the placeholder address (its links would serve whoever owns that account)."""
+    if is_placeholder():
+        print(f"python -m paperlib.colab: error: [project.urls] Repository in pyproject.toml is still the placeholder "
+              f"{repository()}. Set it to your repository's address, push a tag {tag()} (git tag {tag()} && git push "
+              "origin --tags), then run this again: the notebooks install that tag on Colab.", file=sys.stderr)
+        return 1
     for p in write_cells():
         print(f"updated the Colab cell of {p.name}")
     if write_readme_links():
         print("updated the README's Colab links")
+    print(f"the notebooks install {tag()} from {repository()}: push that tag before opening them on Colab")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -331,6 +331,21 @@ def _digest(d: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
 
 
+def notebook_parameter(name: str, value):
+    """A notebook's papermill parameter as the sweep expects it: `papermill -p sizes "[8, 16]"`
+    passes the text "[8, 16]", which is read as the literal it spells (a list, a dict, a number);
+    text that spells none is refused with how to pass it (`-y "sizes: [8, 16]"`)."""
+    if not isinstance(value, str):
+        return value
+    import ast
+
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"{name}: {value!r} is not a list, dict or number; pass lists and dicts with -y, "
+                         f"e.g. papermill ... -y \"{name}: [8, 16]\"") from None
+
+
 def resolve_preset(name: str = "auto") -> str:
     """"auto" -> $PAPERLIB_PRESET if set (how CI runs the notebooks with "smoke"), else "gpu" on
     a CUDA GPU and "laptop" elsewhere, never "paper" (days of GPU time: only when asked for by

@@ -10,7 +10,7 @@ import html
 import struct
 from pathlib import Path
 
-from .claims import Claim, tally_text
+from .claims import Claim, as_text, tally_text
 from .files import atomic_write_text
 
 # Figure file stem prefix -> what the paper shows there (caption and finding, abridged), in the
@@ -77,15 +77,6 @@ def _is_wide(png: Path) -> bool:
     """A multi-panel figure (more than twice as wide as high) gets the page's full width."""
     width, height = struct.unpack(">II", png.read_bytes()[16:24])  # the PNG header's IHDR chunk
     return width > 2 * height
-
-
-def as_text(value) -> str:
-    """A measured value as words: a mapping as "key value, ...", a list as its items."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {as_text(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(as_text(v) for v in value)
-    return str(value)
 
 
 def _claim_row(c: Claim) -> str:

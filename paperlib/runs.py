@@ -3,6 +3,7 @@ prune the optimiser checkpoints of finished runs.
 
     python -m paperlib.runs export laptop runs-laptop.tar.gz   # the preset's trained runs, no checkpoints
     python -m paperlib.runs import runs-laptop.tar.gz          # checked file by file against the manifest
+    python -m paperlib.runs fetch URL --sha256 HEX             # download an archive of known hash, then import it
     python -m paperlib.runs prune                              # free the checkpoints of finished runs
     python -m paperlib.runs list laptop                        # status, steps and size of each run
 
@@ -22,6 +23,7 @@ import argparse
 import hashlib
 import io
 import json
+import re
 import sys
 import tarfile
 import zlib
@@ -189,6 +191,20 @@ def import_archive(archive, root=None) -> list[str]:
     return added
 
 
+def fetch(url: str, sha256: str, root=None, folder=None) -> list[str]:
+    """Download an exported archive from `url` (pooch: cached, resumed, checked against its SHA-256
+    before use) and import it into the cache `root` with every check of `import_archive`."""
+    import pooch
+
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise ArchiveError(f"--sha256: {sha256!r} is not a SHA-256 (64 hex digits)")
+    try:
+        path = pooch.retrieve(url, known_hash=f"sha256:{sha256.lower()}", path=folder or pooch.os_cache("paperlib"), progressbar=False)
+    except ValueError as error:  # pooch's hash mismatch
+        raise ArchiveError(f"{url}: {error}") from error
+    return import_archive(path, root)
+
+
 def prune(root=None) -> tuple[int, int]:
     """Delete the checkpoints of every finished run of the cache; returns (runs, bytes freed)."""
     root = Path(root if root is not None else paths.runs_root())
@@ -212,6 +228,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("import", help="an exported archive into the run cache")
     p.add_argument("archive", type=Path)
     p.add_argument("--runs", type=Path, help="the run cache (default: runs/, $PAPERLIB_RUNS)")
+    p = sub.add_parser("fetch", help="download an archive of known SHA-256 and import it")
+    p.add_argument("url")
+    p.add_argument("--sha256", required=True, help="the archive's SHA-256, as its publisher states it")
+    p.add_argument("--runs", type=Path, help="the run cache (default: runs/, $PAPERLIB_RUNS)")
     p = sub.add_parser("prune", help="delete the checkpoints of finished runs")
     p.add_argument("--runs", type=Path)
     p = sub.add_parser("list", help="the preset's runs: status, steps, convergence and size")
@@ -220,10 +240,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except (ArchiveError, tarfile.TarError, OSError) as error:
+    except (ArchiveError, tarfile.TarError, OSError, requests_error()) as error:
         where = f"{args.archive}: " if getattr(args, "archive", None) and not str(error).startswith(str(args.archive)) else ""
         print(f"{parser.prog} {args.verb}: error: {where}{error}", file=sys.stderr)
         return 1
+
+
+def requests_error() -> type:
+    """The error a failed download raises (requests, which pooch uses), for one-line messages."""
+    try:
+        import requests
+
+        return requests.RequestException
+    except ImportError:
+        return OSError
 
 
 def _run(args) -> int:
@@ -232,6 +262,9 @@ def _run(args) -> int:
         print(f"{len(manifest['runs'])} trained run(s) -> {args.archive} ({args.archive.stat().st_size / 1e6:.1f} MB)")
     elif args.verb == "import":
         added = import_archive(args.archive, args.runs)
+        print(f"{len(added)} run(s) added to {args.runs or paths.runs_root()}")
+    elif args.verb == "fetch":
+        added = fetch(args.url, args.sha256, args.runs)
         print(f"{len(added)} run(s) added to {args.runs or paths.runs_root()}")
     elif args.verb == "prune":
         count, freed = prune(args.runs)

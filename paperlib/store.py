@@ -69,18 +69,31 @@ def train_or_load(run: RunConfig, root=None, callbacks=(), progress: bool = True
     return trainer
 
 
-def load_model(run, root=None, device: str = "cpu") -> UNet:
-    """The EMA model of a trained run (a `RunConfig` or its hash) from its `model.safetensors`, in
-    eval mode. It never trains: a run without weights raises FileNotFoundError naming what trains it."""
-    here = folder(run, root) if isinstance(run, RunConfig) else RunFolder(Path(root if root is not None else paths.runs_root()) / run)
-    if not here.trained:
-        raise FileNotFoundError(f"run {here.path.name} is not trained in {here.path.parent}: train it with "
-                                "`python run_all.py --preset <preset>` (or `paperlib.store.train_or_load(config, root)`), "
-                                "or import a trained cache with `python -m paperlib.runs import <archive>`")
+def _folder_of(run, root) -> RunFolder:
+    return folder(run, root) if isinstance(run, RunConfig) else RunFolder(Path(root if root is not None else paths.runs_root()) / run)
+
+
+def run_config(run, root=None) -> RunConfig:
+    """The configuration of a run given as a `RunConfig` (itself) or as a hash (its cached `config.json`)."""
+    if isinstance(run, RunConfig):
+        return run
+    here = _folder_of(run, root)
     try:
-        config = run if isinstance(run, RunConfig) else RunConfig.from_dict(here.read_config())
+        return RunConfig.from_dict(here.read_config())
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"run {here.path.name}: {here.path / CONFIG} is not a run configuration ({error})") from error
+
+
+def load_model(run, root=None, device: str = "cpu") -> UNet:
+    """The EMA model of a trained run (a `RunConfig` or its hash) from its `model.safetensors`, in
+    eval mode. It never trains: a run without weights raises FileNotFoundError naming what trains
+    it; weights or a configuration that cannot be read raise ValueError naming the file."""
+    here = _folder_of(run, root)
+    if not here.trained:
+        raise FileNotFoundError(f"run {here.path.name} is not trained in {here.path.parent}: train it with "
+                                "`paperlib --preset <preset>` (`python run_all.py`, or `paperlib.store.train_or_load(config, root)`), "
+                                "or import a trained cache with `python -m paperlib.runs import <archive>`")
+    config = run_config(run, root)
     model = UNet(config.model, config.data.N)
     try:
         model.load_state_dict(load_file(str(here.weights_path)))

@@ -8,8 +8,9 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .diffusion import Schedule
 from .evaluate import Evaluation, generate
-from .store import train_or_load
+from .store import load_model
 
 
 def _show(img: np.ndarray, title: str) -> None:
@@ -21,12 +22,14 @@ def _show(img: np.ndarray, title: str) -> None:
 
 
 def sample_explorer(run, root=None, steps: int | None = None):
-    """Pick a label (any real mx, my: held-out ones too) and see the trained model's sample."""
-    trainer = train_or_load(run, root, progress=False)
+    """Pick a label (any real mx, my: held-out ones too) and see the trained model's sample. It
+    never trains: a run missing from the cache raises FileNotFoundError naming what trains it."""
+    model = load_model(run, root)
+    schedule = Schedule(run.diffusion)
     N = run.data.N
 
     def draw(mx: float, my: float, seed: int) -> None:
-        images, _ = generate(trainer.ema, trainer.schedule, [[mx, my]], steps or run.diffusion.sample_steps, seed)
+        images, _ = generate(model, schedule, [[mx, my]], steps or run.diffusion.sample_steps, seed)
         row, col = divmod(int(images[0].argmin()), N)
         _show(images[0], f"label ({mx:.1f}, {my:.1f}); darkest pixel ({col + 1}, {row + 1})")
 

@@ -13,9 +13,10 @@ import paperlib
 from paperlib import colab
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a Colab runtime has (versions as reported by Colab in 2026; no umap-learn, ripser, persim).
-COLAB = {"torch": "2.5.1+cu121", "numpy": "1.26.4", "scipy": "1.13.1", "scikit-learn": "1.5.2", "matplotlib": "3.8.0",
-         "tqdm": "4.66.6", "safetensors": "0.4.5", "filelock": "3.16.1", "packaging": "24.2", "ipykernel": "5.5.6",
+# What a Colab runtime has today (Python 3.13; versions of its image at the end of 2026, by its
+# package list: no umap-learn, ripser, persim).
+COLAB = {"python": "3.13", "torch": "2.10.0+cu128", "numpy": "2.3.5", "scipy": "1.16.3", "scikit-learn": "1.7.2", "matplotlib": "3.10.7",
+         "tqdm": "4.67.1", "safetensors": "0.6.2", "filelock": "3.20.0", "packaging": "25.0", "ipykernel": "6.17.1",
          "ipywidgets": "7.7.1", "umap-learn": None, "ripser": None}
 
 
@@ -24,7 +25,7 @@ def test_install_plan_on_a_simulated_colab_installs_only_what_is_missing():
     names = sorted(r.split(">")[0].split("=")[0] for r in plan)
     assert names == ["ripser", "umap-learn"]  # only what the notebooks import
     assert not any(p.startswith(("torch", "ipykernel", "ipywidgets", "numpy")) for p in plan)
-    assert {"torch==2.5.1+cu121", "ipykernel==5.5.6", "ipywidgets==7.7.1", "numpy==1.26.4"} <= set(constraints)
+    assert {"torch==2.10.0+cu128", "ipykernel==6.17.1", "ipywidgets==7.7.1", "numpy==2.3.5"} <= set(constraints)
 
 
 def test_a_protected_package_is_never_upgraded_even_when_older_than_asked():
@@ -35,12 +36,24 @@ def test_a_protected_package_is_never_upgraded_even_when_older_than_asked():
     assert plan == ["torch>=2.4"]  # missing altogether: installed (not on Colab)
 
 
-def test_every_notebook_starts_with_the_shared_cell_and_the_readme_links_to_colab():
+def test_every_notebook_starts_with_the_shared_cell_and_opens_on_a_gpu_runtime():
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        nb = json.loads(path.read_text())
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         assert "".join(first["source"]) == colab.cell_source(), f"{path.name}: run python -m paperlib.colab"
-        assert colab.notebook_url(path.name) in (ROOT / "README.md").read_text(), f"README lacks the Colab link of {path.name}"
+        assert nb["metadata"]["accelerator"] == "GPU" and nb["metadata"]["colab"]["gpuType"], f"{path.name}: no GPU runtime for Colab"
+        if not colab.is_placeholder():
+            assert colab.notebook_url(path.name) in (ROOT / "README.md").read_text(), f"README lacks the Colab link of {path.name}"
     assert colab.repository() in colab.cell_source() and colab.tag() == f"v{paperlib.__version__}"
+
+
+def test_the_placeholder_address_is_refused_and_the_readme_links_no_account(monkeypatch, capsys):
+    """github.com/OWNER is a valid account name: links to it would serve whoever registers it."""
+    monkeypatch.setattr(colab, "repository", lambda: "https://github.com/OWNER/diffusion-factorize-compose")
+    assert colab.main() == 1
+    err = capsys.readouterr().err
+    assert "placeholder" in err and "git tag" in err and "git push" in err
+    assert "github.com/OWNER" not in (ROOT / "README.md").read_text()
 
 
 def _run_cell(source: str, monkeypatch, reachable: bool) -> list[list[str]]:

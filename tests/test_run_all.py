@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -100,3 +101,19 @@ def test_a_papermill_parameter_changes_the_models_a_notebook_asks_for(tmp_path):
                                     "workers": 1, "sizes": [8]}, cwd=str(ROOT / "notebooks"), progress_bar=False)
     sizes = {json.loads((f / "config.json").read_text())["data"]["N"] for f in (tmp_path / "runs").iterdir() if f.is_dir()}
     assert sizes == {8}
+
+
+def test_a_package_install_writes_under_the_working_directory_not_site_packages(tmp_path):
+    """Installed from the package (not a checkout), the run cache and the results default to the
+    working directory, and `--help` answers before torch is imported."""
+    site, work = tmp_path / "site", tmp_path / "work"
+    work.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(ROOT)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site), "PAPERLIB_RUNS": "", "PAPERLIB_RESULTS": ""}
+    code = "import sys, paperlib.paths as p; print(p.runs_root()); print(p.results_root()); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(work / "runs"), str(work / "results"), "False"]
+    help_ = subprocess.run([sys.executable, "-c", "import sys; from paperlib.cli import main; sys.argv = ['paperlib', '--help']; main()"],
+                           cwd=work, env=env, capture_output=True, text=True)
+    assert help_.returncode == 0 and "--preset" in help_.stdout

@@ -34,7 +34,7 @@ def test_load_returns_the_model_behind_the_cached_evaluation(cache):
     ev = store.evaluation(trained[0], root)
     images, _ = generate(model, store.Schedule(trained[0].diffusion), ev.labels, trained[0].diffusion.sample_steps)
     assert np.abs(images.astype(np.float16).astype(np.float32) - ev.images.astype(np.float32)).max() < 0.5
-    with pytest.raises(FileNotFoundError, match="not trained.*run_all.py --preset"):
+    with pytest.raises(FileNotFoundError, match="not trained.*paperlib --preset"):
         paperlib.load(_tiny(sigma_x=0.7), root)  # never trains behind the user's back
 
 
@@ -174,3 +174,32 @@ def test_weights_and_imported_files_are_readable_by_the_group(cache, exported, t
     runs.import_archive(archive, tmp_path / "cache")
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "cache" / run_hash).rglob("*") if p.is_file() and p.name != ".lock"}
     assert modes and all(m & 0o044 == 0o044 for m in modes.values()), modes
+
+
+@pytest.fixture()
+def served(tmp_path):
+    """A folder served over HTTP on 127.0.0.1 (the address an archive is published at)."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_archive_fetched_by_address_is_checked_against_its_hash_then_imported(exported, served, tmp_path):
+    archive, run_hash = exported
+    folder, address = served
+    (folder / "runs.tar.gz").write_bytes(archive.read_bytes())
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    with pytest.raises(runs.ArchiveError, match="SHA256|hash"):
+        runs.fetch(f"{address}/runs.tar.gz", "0" * 64, tmp_path / "refused", folder=tmp_path / "downloads-a")
+    assert not (tmp_path / "refused").exists()
+    assert runs.fetch(f"{address}/runs.tar.gz", digest, tmp_path / "cache", folder=tmp_path / "downloads-b") == [run_hash]
+    assert paperlib.sample(run_hash, [[8.0, 8.0], [3.5, 12.0]], tmp_path / "cache").shape == (2, 16, 16)

@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=3, help="landmark draws of H2")
     p.add_argument("--seeds", type=int, default=2, help="seeds of the baseline")
     p.add_argument("--only", nargs="*", help="substrings of the rows to train and read (default: all)")
+    p.add_argument("--scale", choices=("laptop", "paper"), default="laptop",
+                   help="laptop: from section 3.1's laptop model; paper: from the paper preset's (a GPU: hours)")
+    p.add_argument("--gpu", help="estimate for this GPU's sheet (H100, A100, ...) instead of this machine")
+    p.add_argument("--dry-run", action="store_true", help="print the rows' estimated cost and train nothing")
     p = sub.add_parser("torus-geometry")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
     p = sub.add_parser("workers")

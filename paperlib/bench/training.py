@@ -225,15 +225,27 @@ def bench_recipes(args) -> dict:
 TORUS_CAP_32, TORUS_CAP_16 = 12_000, 12_000  # steps; each row trains until its geometry settles within them (`Budget("geometry")`)
 
 
-def torus_control_runs(seeds: int = 2) -> dict[str, RunConfig]:
-    """Section 3.1's question, one change at a time from the torus model with the paper's
-    conditioning (the section's own model: a laptop run's cache has it): width 16; the paper's
+def torus_control_runs(seeds: int = 2, scale: str = "laptop") -> dict[str, RunConfig]:
+    """Section 3.1's question, one change at a time from a torus model with the paper's conditioning.
+
+    "laptop": from the section's own model (a laptop run's cache has it): width 16; the paper's
     density (d = 0.1, 102,400 images: a step costs the same); the paper's objective (noise
-    prediction, uniform weights); longer training (twice the cap, fixed); and the fast recipe
-    (the section's control). Width 32 is too dear at N = 32 on this CPU (some 10x the baseline's
-    step), so it runs on the N = 16 periodic set, beside the N = 16 baseline. Every row but the
+    prediction, uniform weights); longer training (twice the cap, fixed); and the fast recipe (the
+    section's control). Width 32 is too dear at N = 32 on this CPU (some 10x the baseline's step),
+    so it runs on the N = 16 periodic set, beside the N = 16 baseline. Every row but the
     fixed-length one trains until its geometry settles (`curves.geometry_settled`); the baseline
-    with `seeds` seeds, so that a change can be told from the spread between trainings."""
+    with `seeds` seeds, so that a change can be told from the spread between trainings.
+
+    "paper" (a GPU): from the `paper` preset's model (width 64, d = 0.1, 200 epochs, App. A.1), one
+    change at a time toward the laptop's: width 8, d = 1, v-prediction with min-SNR-5 weights."""
+    if scale == "paper":
+        base = factorization.torus_run("paper")
+        laptop = factorization.torus_run("laptop")
+        return {"paper (width 64, d = 0.1, noise prediction, 200 epochs)": base,
+                "width 8": base.replace(model={"width": 8, "enc_dim": laptop.model.enc_dim, "attention": laptop.model.attention,
+                                               "bottleneck_mult": laptop.model.bottleneck_mult, "heads": laptop.model.heads}),
+                "d = 1 (1024 images, the same steps)": base.replace(data={"d_x": 1.0, "d_y": 1.0}),
+                "v-prediction, min-SNR-5": base.replace(diffusion={"prediction": "v", "loss_weight": "min_snr"})}
     base = factorization.torus_run("laptop")
     small = base.replace(data={"N": 16}, train={"eval_steps": tuple(s for s in base.train.eval_steps if s <= TORUS_CAP_16),
                                                 "steps": TORUS_CAP_16})
@@ -279,11 +291,20 @@ def _geometry_entry(g) -> dict:
 
 
 def bench_torus_controls(args) -> dict:
-    """Train (or load from the run cache) the torus table's rows, `--only` some of them, and read
+    """Print each row's estimated cost on this machine (or `--gpu`'s sheet), then, unless
+    `--dry-run`, train (or load from the run cache) the torus table's rows (`--only` some) and read
     each at layers 2-4 as section 3.1's claims do, with its controls beside."""
-    runs = torus_control_runs(args.seeds)
+    runs = torus_control_runs(args.seeds, args.scale)
     chosen = {name: run for name, run in runs.items() if not args.only or any(o in name for o in args.only)}
+    plan = scheduler.plan(list(chosen.values()), args.runs, args.gpu)
+    share = plan.run_seconds()
+    costs = {name: round(share.get(run.hash(), 0.0) / 3600, 2) for name, run in chosen.items()}
+    for name, hours in costs.items():
+        print(f"{name}: {hours} {'GPU-' if plan.device != 'cpu' else 'worker-'}hours at most (on {plan.device})", flush=True)
+    out = {"bench": "torus-controls", "scale": args.scale, "device": plan.device, "estimated_hours": costs}
+    if args.dry_run:
+        return out
     scheduler.train_all(list(chosen.values()), args.runs, workers=args.workers, progress=False)
     images: dict = {}
-    rows = {name: _torus_row(name, run, args.runs, args.draws, images) for name, run in chosen.items()}
-    return {"bench": "torus-controls", "rows": rows}
+    out["rows"] = {name: _torus_row(name, run, args.runs, args.draws, images) for name, run in chosen.items()}
+    return out

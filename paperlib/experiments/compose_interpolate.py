@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import claims as C
 from .. import controls, data, geometry
-from ..config import Budget, HoldOut, RunConfig, fast_recipe, preset
+from ..config import Budget, HoldOut, RunConfig, fast_recipe, notebook_parameter, preset
 from ..evaluate import Evaluation, evaluation_regions, ideal_shape
 from ..metrics import by_region
 from ..store import evaluation
@@ -69,7 +69,7 @@ def settings(preset_name: str, **overrides) -> dict:
     unknown = set(overrides) - set(SWEEP_POINTS)
     if unknown:
         raise ValueError(f"sweep: unknown sweep point(s) {sorted(unknown)}; choose from {sorted(SWEEP_POINTS)}")
-    return {**PRESETS[preset_name], **{k: v for k, v in overrides.items() if v is not None}}
+    return {**PRESETS[preset_name], **{k: notebook_parameter(k, v) for k, v in overrides.items() if v is not None}}
 
 
 def _seeds(run: RunConfig, n: int) -> list[RunConfig]:

@@ -15,7 +15,7 @@ import torch
 
 from .. import claims as C
 from .. import controls, data, percolation
-from ..config import Budget, RunConfig, fast_recipe, preset
+from ..config import Budget, RunConfig, fast_recipe, notebook_parameter, preset
 from ..metrics import MIN_DARKNESS
 from ..store import evaluation, folder, train_or_load
 
@@ -47,7 +47,7 @@ def settings(preset_name: str, **overrides) -> dict:
     unknown = set(overrides) - set(SWEEP_POINTS)
     if unknown:
         raise ValueError(f"sweep: unknown sweep point(s) {sorted(unknown)}; choose from {sorted(SWEEP_POINTS)}")
-    return {**PRESETS[preset_name], **{k: v for k, v in overrides.items() if v is not None}}
+    return {**PRESETS[preset_name], **{k: notebook_parameter(k, v) for k, v in overrides.items() if v is not None}}
 
 
 def simulate(sigmas=(0.1, 0.3, 0.5, 1.0, 2.0), fractions=None, thresholds=(0.005,), seeds=range(5), N: int = 32) -> percolation.Percolation:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import claims as C
 from .. import controls
-from ..config import Budget, HoldOut, RunConfig, preset
+from ..config import Budget, HoldOut, RunConfig, notebook_parameter, preset
 from ..data import make_dataset
 from ..store import evaluation
 
@@ -56,6 +56,7 @@ def settings(preset_name: str, sizes=None, fractions: dict | None = None) -> dic
     """The preset's sweep, {N: {family: lambdas}}, with the image sizes and/or each family's
     lambdas replaced (the notebook's papermill parameters); a new N takes the grid of the nearest."""
     base = PRESETS[preset_name]["sweep"]
+    sizes, fractions = notebook_parameter("sizes", sizes), notebook_parameter("fractions", fractions)
     if fractions and set(fractions) - set(FAMILIES):
         raise ValueError(f"fractions: families are {FAMILIES}, got {sorted(fractions)}")
     out = {}
