@@ -160,9 +160,10 @@ def write_cells(folder: Path = NOTEBOOKS) -> list[Path]:
 
 
 def write_readme_links(readme: Path = TOP / "README.md") -> bool:
-    """Point the README's "Open in Colab" links at the repository and the version's tag; True if it changed."""
+    """Point the README's Colab column (cells marked `<!-- colab NAME -->`) at the repository and the
+    version's tag; True if it changed."""
     text = readme.read_text()
-    new = re.sub(r"https://colab\.research\.google\.com/github/[^)\s]*?/blob/[^/)\s]+/notebooks/", notebook_url(""), text)
+    new = re.sub(r"<!-- colab (\S+) -->[^|\n]*", lambda m: f"<!-- colab {m.group(1)} -->[open]({notebook_url(m.group(1))}) ", text)
     if new != text:
         readme.write_text(new)
     return new != text

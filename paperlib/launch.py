@@ -38,7 +38,7 @@ class TrainTask:
 
     def __call__(self) -> list[str]:
         if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":  # on SLURM submitit's handlers checkpoint and requeue
-            stop_on_signals()
+            stop_on_signals(keep_handlers=True)  # locally, whatever submitit set (its USR2 at the time limit) stays
         device = self.device
         if device == "auto":
             device = "cuda:0" if torch.cuda.is_available() else "cpu"  # locally each task sees its own GPU as cuda:0

@@ -74,15 +74,18 @@ def whole_step():
             deferred[signum](signum, None)
 
 
-def stop_on_signals() -> None:
+def stop_on_signals(keep_handlers: bool = False) -> None:
     """Make SIGTERM, SIGUSR1 and SIGUSR2 raise `Stopped` (for entry points and workers; a library
-    never installs handlers by itself). `fit` checkpoints before the process exits."""
+    never installs handlers by itself). `fit` checkpoints before the process exits. With
+    `keep_handlers`, a signal that already has a Python handler keeps it (a submitit task's own
+    USR2 handler checkpoints and requeues it at its time limit)."""
 
     def handler(signum, _frame):
         raise Stopped(128 + signum)
 
     for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
+        if not (keep_handlers and callable(signal.getsignal(sig))):
+            signal.signal(sig, handler)
 
 
 def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a Colab runtime has today (Python 3.13; versions of its image at the end of 2026, by its
 # package list: no umap-learn, ripser, persim).
 COLAB = {"python": "3.13", "torch": "2.10.0+cu128", "numpy": "2.3.5", "scipy": "1.16.3", "scikit-learn": "1.7.2", "matplotlib": "3.10.7",
-         "tqdm": "4.67.1", "safetensors": "0.6.2", "filelock": "3.20.0", "packaging": "25.0", "ipykernel": "6.17.1",
+         "tqdm": "4.67.1", "safetensors": "0.6.2", "filelock": "3.20.0", "packaging": "25.0", "pooch": "1.8.2", "ipykernel": "6.17.1",
          "ipywidgets": "7.7.1", "umap-learn": None, "ripser": None}
 
 
@@ -98,3 +98,16 @@ def test_results_go_to_drive_with_a_gpu_and_to_content_without(monkeypatch, tmp_
         monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
         colab.setup()
         assert os.environ["PAPERLIB_RUNS"] == str(tmp_path / place / "runs")
+
+
+def test_a_fork_gets_links_in_the_readme_at_its_tag(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    monkeypatch.setattr(colab, "repository", lambda: "https://github.com/someone/diffusion-factorize-compose")
+    assert colab.write_readme_links(readme)
+    text = readme.read_text()
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        url = colab.notebook_url(path.name)
+        assert "/github/someone/" in url
+        assert url in text, [line for line in text.splitlines() if path.name in line]
+    assert not colab.write_readme_links(readme)  # written once: nothing more to change

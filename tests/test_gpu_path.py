@@ -206,3 +206,22 @@ def test_a_stack_trains_and_evaluates_on_the_gpu(tmp_path):
     evs = evaluate_stack(trainers, layers=("layer4",))
     assert len(evs) == 3 and all(np.isfinite(ev.activations["layer4"]).all() for ev in evs)
     assert os.path.exists(tmp_path / "0" / "model.safetensors")
+
+
+def test_a_local_task_keeps_submitits_own_handler_and_stops_on_the_others():
+    """submitit's local executor checkpoints and requeues a task at its time limit with its own
+    SIGUSR2 handler; a task must not replace it (it would fail instead of requeueing)."""
+    from paperlib.train import STOP_SIGNALS, stop_on_signals
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    submitits = lambda signum, frame: None  # noqa: E731
+    try:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR2, submitits)
+        stop_on_signals(keep_handlers=True)
+        assert signal.getsignal(signal.SIGUSR2) is submitits
+        assert callable(signal.getsignal(signal.SIGTERM)) and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
