@@ -1,4 +1,4 @@
-"""Controls: what a claim's reading gives without any learning (DESIGN.md, "Claims").
+"""Controls: what a claim's reading gives without any learning (docs/conventions.md, "Claims").
 
 A claim about a trained model is evidence only where the model differs, in the paper's direction,
 from what the same reading gives for

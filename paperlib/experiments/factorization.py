@@ -267,7 +267,8 @@ def torus_claim(m: TorusModel, layer: str, tag: str) -> C.Claim:
     does. The draws are of one representation, not a sample: a count, not an interval."""
     readings = m.layers[layer].torus_readings
     share = C.count(sum(r == "yes" for r in readings), len(readings))
-    verdict = C.REPRODUCED if all(r == "yes" for r in readings) else C.NOT_REPRODUCED if all(r == "no" for r in readings) else C.INCONCLUSIVE
+    verdict = C.INCONCLUSIVE if not readings else C.REPRODUCED if all(r == "yes" for r in readings) \
+        else C.NOT_REPRODUCED if all(r == "no" for r in readings) else C.INCONCLUSIVE
     controls = {k: g.torus_readings for k, g in _controls_of(m, layer).items()}
     reason = ""
     if any(r != "yes" for r in controls["input images"]):
@@ -292,7 +293,7 @@ def equal_h1_claim(m: TorusModel, layer: str, tag: str) -> C.Claim:
     draw; only read where the draws read a torus."""
     homs = m.layers[layer].homologies
     ratios = [h.h1_ratio for h in homs]
-    torus = all(h.reads() == "yes" for h in homs)
+    torus = bool(homs) and all(h.reads() == "yes" for h in homs)
     close = sum(r >= 0.8 for r in ratios)
     verdict = (C.REPRODUCED if close == len(ratios) else C.NOT_REPRODUCED if close == 0 else C.INCONCLUSIVE) if torus else C.INCONCLUSIVE
     return C.Claim(claim="The two H1 bars of the torus live about equally long" + tag, section="3.1", figure="Fig. 2(b)",

@@ -31,7 +31,8 @@ PRESETS = {
     "smoke": {"N": 16, "sigmas": (0.5, 1.0), "fractions": (0.3, 0.8), "seeds": {0.5: 2}, "budget": None, "fast_control": {0.5: (0.8,)}},
     "laptop": {"N": 16, "sigmas": (0.1, 0.3, 0.5, 1.0), "fractions": (0.05, 0.1, 0.2, 0.5, 0.9), "seeds": {0.5: 2},
                "budget": Budget("plateau", 6000, 1500), "fast_control": {0.1: (0.1, 0.5, 0.9)}},
-    "gpu": {"N": 32, "sigmas": (0.1, 0.3, 0.5, 1.0, 2.0), "fractions": (0.05, *_TENTHS), "seeds": {0.3: 3, 0.5: 3}, "budget": None,
+    "gpu": {"N": 32, "sigmas": (0.1, 0.3, 0.5, 1.0, 2.0), "fractions": (0.05, *_TENTHS), "seeds": dict.fromkeys((0.1, 0.3, 0.5, 1.0, 2.0), 3),
+            "budget": None,
             "fast_control": {s: (0.05, *_TENTHS) for s in (0.1, 0.3, 0.5, 1.0, 2.0)}},
     "paper": {"N": 32, "sigmas": (0.1, 0.3, 0.5, 1.0, 2.0), "fractions": _TENTHS, "seeds": {}, "budget": None, "fast_control": {}},
 }
