@@ -359,7 +359,8 @@ def fit(engine, callbacks: tuple[Callback, ...] = (), until: int | None = None, 
 
 def _read_curve(engine, losses: torch.Tensor):
     """Read out every run of the engine; under `until="plateau"` the runs whose curve has
-    plateaued finish here and leave the engine. Returns the engine that trains on, and its losses."""
+    plateaued finish here and leave the engine (under `until="geometry"`, those whose geometry has
+    settled as well). Returns the engine that trains on, and its losses."""
     labels = curves.readout_labels(engine.trainers[0].run.data.N, engine.trainers[0].run.train.curve_labels)
     until = engine.trainers[0].run.train.until
     done = []

@@ -96,7 +96,7 @@ def test_record_collect_write(tmp_path):
     assert written["preset"] == "laptop" and written["claims"][0]["interval"] == [0.2, 0.4]
     assert written["tally"]["all"] == {C.REPRODUCED: 0, C.NOT_REPRODUCED: 1, C.INCONCLUSIVE: 1}
     text = md.read_text()
-    assert "| a | model | Fig. 4 | high | lo >= 50% | 30.0% [20.0, 40.0] | 70% | **not reproduced** |" in text
+    assert "| a | model | Fig. 4 | high | lo >= 50% | 30.0% [20.0, 40.0] | 70% |  | **not reproduced** |" in text
 
 
 def test_claims_are_built_by_keyword_and_counted_by_kind():

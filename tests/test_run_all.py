@@ -106,9 +106,12 @@ def test_a_papermill_parameter_changes_the_models_a_notebook_asks_for(tmp_path):
 def test_a_package_install_writes_under_the_working_directory_not_site_packages(tmp_path):
     """Installed from the package (not a checkout), the run cache and the results default to the
     working directory, and `--help` answers before torch is imported."""
-    site, work = tmp_path / "site", tmp_path / "work"
+    import shutil
+
+    site, work, source = tmp_path / "site", tmp_path / "work", tmp_path / "source"
     work.mkdir()
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(ROOT)],
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs*", "results", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
                    check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(site), "PAPERLIB_RUNS": "", "PAPERLIB_RESULTS": ""}
     code = "import sys, paperlib.paths as p; print(p.runs_root()); print(p.results_root()); print('torch' in sys.modules)"
