@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,8 +107,6 @@ def test_a_papermill_parameter_changes_the_models_a_notebook_asks_for(tmp_path):
 def test_a_package_install_writes_under_the_working_directory_not_site_packages(tmp_path):
     """Installed from the package (not a checkout), the run cache and the results default to the
     working directory, and `--help` answers before torch is imported."""
-    import shutil
-
     site, work, source = tmp_path / "site", tmp_path / "work", tmp_path / "source"
     work.mkdir()
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs*", "results", "build", "*.egg-info", "__pycache__"))
