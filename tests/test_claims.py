@@ -42,6 +42,14 @@ def test_trend_recovers_a_known_slope():
     assert flat.lo < 0 < flat.hi and abs(flat.value) < 1e-9
 
 
+def test_a_trend_of_shares_stays_within_100_points():
+    """The laptop run's lesion sweep: 100, 100, 0 and 35% over widths 1, 2, 3.5, 5. The fitted line
+    falls by 129 points over the sweep; a change of shares is at most 100."""
+    shares = [C.proportion(np.r_[np.ones(k), np.zeros(20 - k)]) for k in (20, 20, 0, 7)]
+    t = C.trend([1.0, 2.0, 3.5, 5.0], shares)
+    assert t.unit == "points" and t.value == -1.0 and -1.0 <= t.lo <= t.value <= t.hi <= 1.0
+
+
 @pytest.mark.parametrize("verdict, e, expected", [
     (lambda e: C.at_least(e, 0.5), C.Estimate(0.7, 0.6, 0.8), C.REPRODUCED),
     (lambda e: C.at_least(e, 0.5), C.Estimate(0.3, 0.2, 0.4), C.NOT_REPRODUCED),
