@@ -50,6 +50,15 @@ def test_a_trend_of_shares_stays_within_100_points():
     assert t.unit == "points" and t.value == -1.0 and -1.0 <= t.lo <= t.value <= t.hi <= 1.0
 
 
+def test_a_difference_of_two_changes_is_in_points_within_200():
+    """Interior minus exterior decay (Fig. 12): two fitted changes in points differ by points, not by
+    a share, and by at most 200 of them."""
+    falls = C.Estimate(-0.64, -1.0, 1.0, 83, 1, "points")
+    flat = C.Estimate(0.0, -0.05, 0.05, 83, 1, "points")
+    d = C.difference(flat, falls)
+    assert d.unit == "points" and str(d) == "+64.0 points [-100.1, +100.3]"
+
+
 @pytest.mark.parametrize("verdict, e, expected", [
     (lambda e: C.at_least(e, 0.5), C.Estimate(0.7, 0.6, 0.8), C.REPRODUCED),
     (lambda e: C.at_least(e, 0.5), C.Estimate(0.3, 0.2, 0.4), C.NOT_REPRODUCED),
