@@ -74,10 +74,9 @@ def count(k: int, n: int) -> Estimate:
 
 
 def _bounded(e: Estimate, a: Estimate, b: Estimate | None = None) -> Estimate:
-    """A difference or change of shares in points, value and interval within what it can be ([-1, 1];
-    [-2, 2] for a difference of two changes):
-    a line fitted to a step (100, 100, 0, 35% over four widths) changes by more than 100 points over
-    the sweep, which no change of shares can."""
+    """A difference or change of shares in points, value and interval within what it can be: [-1, 1],
+    or [-2, 2] for a difference of two changes. A line fitted to a step (100, 100, 0, 35% over four
+    widths) falls by more than 100 points over the sweep, which no change of shares can."""
     if a.unit == "share" and (b is None or b.unit == "share"):
         return Estimate(min(1.0, max(-1.0, e.value)), max(-1.0, e.lo), min(1.0, e.hi), e.n, e.seeds, "points")
     if b is not None and a.unit == b.unit == "points":  # two changes in points differ by at most 200
