@@ -208,7 +208,8 @@ def test_a_stop_signal_mid_step_lands_after_the_whole_step(tmp_path, monkeypatch
     idle = threading.Event()
     bystander = threading.Thread(target=idle.wait, daemon=True)
     bystander.start()
-    handlers = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    handlers = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGINT)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with SIGINT ignored
     stop_on_signals()
     try:
         with pytest.raises(Stopped if sig == signal.SIGTERM else KeyboardInterrupt):
