@@ -183,12 +183,12 @@ def _stop_workers(pool: ProcessPoolExecutor, pending) -> None:
 def train_all(runs, root=None, workers: int | None = None, progress: bool = True, devices=None, jobs: Plan | None = None,
               **execution) -> None:
     """Train and evaluate every run whose evaluation is not cached yet (`plan`, or the plan given
-    as `jobs`), in `workers` processes (default `default_workers(devices)`; 1: in this process).
-    `devices` lists the GPUs to spread the workers over, e.g. ["cuda:0", "cuda:1"] (default:
-    every GPU of the machine; several workers may share one). Fewer jobs than workers still go to
-    workers: a lone job on the CPU trains on a worker's one thread, as it would beside others, so
-    a model's weights do not depend on which other models a run asked for (the thread count
-    changes the float rounding, and the cache keeps whichever weights came first). The progress
+    as `jobs`), in `workers` processes (default `default_workers(devices)`; 1 on a GPU: in this
+    process). `devices` lists the GPUs to spread the workers over, e.g. ["cuda:0", "cuda:1"]
+    (default: every GPU of the machine; several workers may share one). On the CPU every job goes
+    to a one-thread worker process, however few workers or jobs: a model's weights do not depend
+    on the worker count or on which other models a run asked for (the thread count changes the
+    float rounding, and the cache keeps whichever weights came first). The progress
     bar counts models done and the estimated minutes left (`cost`), read from the runs' logs. A
     stop signal or Ctrl-C stops every worker between two steps (see the module)."""
     root = str(root if root is not None else paths.runs_root())
@@ -206,7 +206,7 @@ def train_all(runs, root=None, workers: int | None = None, progress: bool = True
         bar.set_postfix_str(f"about {seconds_left / 60 / max(1, workers):.0f} min left (estimate)")
         bar.refresh()
 
-    if requested <= 1:  # one process (a single GPU, Colab)
+    if requested <= 1 and (devices or torch.cuda.is_available()):  # one process on one GPU (Colab)
         done = 0
         for job in jobs.jobs:
             show(done, sum(share[r.hash()] for r in every[done:]))

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from paperlib import scheduler, store
 from paperlib.config import preset
@@ -29,10 +30,16 @@ def test_train_all_in_two_workers_then_everything_is_cached(tmp_path):
     assert ev.images.shape == (256, 16, 16) and ev.activations["layer4"].shape[0] == 256
 
 
-def test_a_lone_job_trains_in_a_one_thread_worker_as_beside_others(tmp_path):
-    """Threads change the float rounding: a model asked for alone must come out as in a full run."""
-    run = _tiny()
-    scheduler.train_all([run], tmp_path, workers=2, progress=False)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lone_job_trains_in_a_one_thread_worker_as_beside_others(tmp_path, workers):
+    """Threads change the float rounding: a model asked for alone, or with one worker, must come
+    out as in a full run of one-thread workers, whatever threads the calling process has."""
+    run, threads = _tiny(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        scheduler.train_all([run], tmp_path, workers=workers, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     record = json.loads((store.run_dir(run, tmp_path) / "run.json").read_text())
     assert record["finished"]["threads"] == 1
 
