@@ -284,6 +284,22 @@ def test_factorization_claims_against_their_controls():
     assert flat[TORUS_CLAIM].verdict == C.NOT_REPRODUCED
 
 
+def test_the_fast_recipes_torus_is_a_control_beside_the_claims_not_claims_of_its_own():
+    """Only the paper's kind of model counts in the tally: the second model's verdicts stand in
+    each claim's controls, read by the same rule."""
+    from paperlib import geometry as G
+
+    n = 16
+    noise = np.random.default_rng(0).normal(size=(n * n, 6))
+    paper = _model(G.standard_torus(n, n), G.standard_torus(n, n), noise)
+    fast = _model(G.hyper_factorized_torus(n, n), G.standard_torus(n, n), G.standard_torus(n, n))
+    alone, both = fz.claims({"paper's conditioning": paper}), fz.claims({"paper's conditioning": paper, "fast recipe": fast})
+    assert [c.claim for c in both] == [c.claim for c in alone] and [c.verdict for c in both] == [c.verdict for c in alone]
+    by_name = {c.claim.rsplit(" (", 1)[0]: c for c in both}
+    assert by_name[HYPER_CLAIM].verdict == C.NOT_REPRODUCED
+    assert by_name[HYPER_CLAIM].controls["fast recipe"].startswith(C.REPRODUCED)
+
+
 def test_a_representation_equal_to_its_conditioning_cannot_pass():
     """Periodic label frequencies make the encodings a Clifford torus: a layer that only carries
     them reads a torus, factorized, on its own PCs, and none of that may count as learned."""
