@@ -317,6 +317,11 @@ class Claim:
         if not math.isfinite(self.estimate.lo) or not math.isfinite(self.estimate.hi):
             raise ValueError(f"estimate: claim {self.claim!r} needs a finite interval, got {self.estimate}")
 
+    def brief(self) -> str:
+        """The verdict and estimate in a line (with the reason): how a control model's reading of the
+        same rule stands beside a claim."""
+        return f"{self.verdict}: {self.estimate}" + (f" ({self.reason})" if self.reason else "")
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["interval"] = [self.estimate.lo, self.estimate.hi]

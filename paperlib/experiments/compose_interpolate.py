@@ -556,5 +556,5 @@ def claims(fig4: dict[str, Result], fig4g: dict[float, Result], fig10: dict[str,
         swapped = {name: {key: fast.get((name, key), res) for key, res in results.items()} for name, results in groups.items()}
         for claim, control in zip(found, _claims_of(*swapped.values(), spread)):
             if control.runs != claim.runs:
-                claim.controls["fast recipe"] = f"{control.verdict}: {control.estimate}" + (f" ({control.reason})" if control.reason else "")
+                claim.controls["fast recipe"] = control.brief()
     return found

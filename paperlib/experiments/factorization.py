@@ -439,11 +439,11 @@ def claims(geometries: dict[str, TorusModel], snapshots: list[Snapshot] | None =
     other sections, so that only the paper's kind of model counts in the tally; and, from the
     snapshots over training of the first model, those of Fig. 2(c), (d) and 8 (criteria fixed
     before the run)."""
-    (first, *controls) = geometries.values()
+    (_, first), *others = geometries.items()
     out = model_claims(first)
-    for name, m in zip(list(geometries)[1:], controls):
+    for name, m in others:
         for claim, control in zip(out, model_claims(m)):
-            claim.controls[name] = f"{control.verdict}: {control.estimate}" + (f" ({control.reason})" if control.reason else "")
+            claim.controls[name] = control.brief()
     if snapshots and len(snapshots) >= 4:
         out += over_training_claims(snapshots, [{"hash": run.hash()}] if run is not None else [])
     return out
